@@ -1,0 +1,430 @@
+"""Data sets: ancestor-sampled synthetic data with their true parameters, the classic real sets
+shipped with the package, and user CSV files.
+
+Every data set is deterministic given its name, options and seed, so every backend fits the same
+numbers. ``load_dataset(name, **options)`` is the one entry point; ``available()`` lists names.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COVARIANCE_SHAPES = ("spherical", "diag", "full")
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The generating mixture: weights (K,), means (K, D), full covariances (K, D, D)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training data ``X`` (N, D), optional held-out ``X_test``, true labels and parameters."""
+
+    name: str
+    X: np.ndarray
+    feature_names: tuple
+    provenance: str
+    labels: np.ndarray | None = None
+    truth: Truth | None = None
+    X_test: np.ndarray | None = None
+    labels_test: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def ancestor_sample(weights, means, covariances, n_samples, seed):
+    """Draw z_n ~ Categorical(weights), then x_n ~ N(means[z_n], covariances[z_n]).
+
+    weights (K,), means (K, D), covariances (K, D, D) (or (K,) variances when D = 1).
+    Uses ``numpy.random.RandomState(seed)``: z by ``choice``, then x_n = mu_z + L_z e_n with
+    e = ``standard_normal((N, D))`` and L_z the Cholesky factor, which for D = 1 is the legacy
+    ``np.random.normal(mu[z], sqrt(var[z]))`` draw value for value. Returns X (N, D), z (N,).
+    """
+    weights, means, covariances = check_mixture(weights, means, covariances)
+    if int(n_samples) != n_samples or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    rng = np.random.RandomState(seed)
+    z = rng.choice(len(weights), size=int(n_samples), p=weights)
+    noise = rng.standard_normal((int(n_samples), means.shape[1]))
+    factors = np.linalg.cholesky(covariances)
+    return means[z] + np.einsum("nde,ne->nd", factors[z], noise), z
+
+
+def check_mixture(weights, means, covariances):
+    """Validate and return (weights (K,), means (K, D), covariances (K, D, D)) as float arrays."""
+    weights = np.asarray(weights, dtype=float)
+    means = np.asarray(means, dtype=float)
+    covariances = np.asarray(covariances, dtype=float)
+    if weights.ndim != 1:
+        raise ValueError(f"weights must be one-dimensional (K,), got shape {weights.shape}.")
+    K = len(weights)
+    if means.ndim == 1:
+        means = means[:, np.newaxis]
+    if covariances.ndim == 1:
+        covariances = covariances[:, np.newaxis, np.newaxis]
+    if means.shape[0] != K:
+        raise ValueError(f"means must have {K} rows (one per weight), got shape {means.shape}.")
+    D = means.shape[1]
+    if covariances.shape != (K, D, D):
+        raise ValueError(f"covariances must have shape {(K, D, D)}, got {covariances.shape}.")
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-10):
+        raise ValueError(f"weights must be non-negative and sum to 1, got {weights.tolist()}.")
+    for k, covariance in enumerate(covariances):
+        if not np.allclose(covariance, covariance.T):
+            raise ValueError(f"covariance {k} is not symmetric: {covariance.tolist()}.")
+        smallest = np.linalg.eigvalsh(covariance)[0]
+        if smallest <= 0:
+            raise ValueError(
+                f"covariance {k} is not positive definite (smallest eigenvalue {smallest:.3g})."
+            )
+    return weights / weights.sum(), means, covariances
+
+
+def random_truth(n_components, n_features, *, separation=3.0, imbalance=1.0,
+                 covariance="full", condition_number=4.0, seed=0, max_tries=10_000):
+    """A random mixture for sweeps, all from one seed.
+
+    * covariance: 'spherical' (s_k^2 I), 'diag' (axis-aligned) or 'full' (randomly rotated); the
+      eigenvalues of each covariance are log-uniform in [1, condition_number] (spherical: one
+      value), scaled to unit geometric mean so components have comparable volumes.
+    * imbalance: ratio of the largest to the smallest weight; weights ~ imbalance^u, u evenly
+      spaced in [0, 1], shuffled.
+    * separation: every pair of means satisfies
+      sqrt((mu_i - mu_j)^T Sbar^{-1} (mu_i - mu_j)) >= separation with Sbar = (Sigma_i + Sigma_j)/2
+      (the Mahalanobis distance under the pair's average covariance).
+    """
+    if covariance not in COVARIANCE_SHAPES:
+        raise ValueError(
+            f"covariance must be one of {list(COVARIANCE_SHAPES)}, got {covariance!r}."
+        )
+    if imbalance < 1 or condition_number < 1 or separation < 0:
+        raise ValueError("imbalance and condition_number must be >= 1 and separation >= 0.")
+    rng = np.random.RandomState(seed)
+    K, D = int(n_components), int(n_features)
+    weights = imbalance ** np.linspace(0, 1, K)
+    weights = rng.permutation(weights / weights.sum())
+    covariances = np.stack([_random_covariance(rng, D, covariance, condition_number)
+                            for _ in range(K)])
+    box = max(separation, 1.0) * np.sqrt(condition_number) * K ** (1 / D)
+    means = [rng.uniform(-box, box, D)]
+    tries = 0
+    while len(means) < K:
+        candidate = rng.uniform(-box, box, D)
+        k = len(means)
+        if all(_mahalanobis(candidate, means[j], covariances[k], covariances[j]) >= separation
+               for j in range(k)):
+            means.append(candidate)
+        tries += 1
+        if tries % 1000 == 0:
+            box *= 1.5  # the box was too crowded for the separation asked
+        if tries > max_tries:
+            raise RuntimeError(f"could not place {K} means {separation} apart in {max_tries} tries")
+    return Truth(weights=weights, means=np.array(means), covariances=covariances)
+
+
+def _random_covariance(rng, D, shape, condition_number):
+    eigenvalues = np.exp(rng.uniform(0, np.log(condition_number), D if shape != "spherical" else 1))
+    eigenvalues = np.resize(eigenvalues / np.exp(np.log(eigenvalues).mean()), D)
+    if shape != "full":
+        return np.diag(eigenvalues)
+    rotation, r = np.linalg.qr(rng.standard_normal((D, D)))
+    rotation *= np.sign(np.diag(r))
+    covariance = (rotation * eigenvalues) @ rotation.T
+    return (covariance + covariance.T) / 2
+
+
+def _mahalanobis(a, b, covariance_a, covariance_b):
+    difference = a - b
+    return float(np.sqrt(difference @ np.linalg.solve((covariance_a + covariance_b) / 2,
+                                                      difference)))
+
+
+def mixture_dataset(name, truth, n_samples, seed, provenance):
+    """A Dataset drawn from a known mixture by ancestor sampling, truth and labels kept."""
+    X, z = ancestor_sample(truth.weights, truth.means, truth.covariances, n_samples, seed)
+    names = tuple(f"x{d}" for d in range(X.shape[1]))
+    truth = Truth(*check_mixture(truth.weights, truth.means, truth.covariances))
+    return Dataset(name, X, names, provenance, labels=z, truth=truth,
+                   metadata={"seed": seed, "n_samples": int(n_samples)})
+
+
+# ------------------------------------------------------------------ presets
+
+TUTORIAL_1D = Truth(
+    weights=np.array([0.2, 0.5, 0.3]),
+    means=np.array([[-1.0], [2.0], [5.0]]),
+    covariances=np.array([0.2, 0.5, 0.1])[:, None, None],
+)
+TUTORIAL_2D = Truth(
+    weights=np.array([0.3, 0.2, 0.5]),
+    means=np.array([[1.2, 0.4], [-4.4, 1.0], [4.1, -0.3]]),
+    covariances=np.array([[[0.8, -0.4], [-0.4, 1.0]],
+                          [[1.2, -0.8], [-0.8, 1.0]],
+                          [[1.2, 0.6], [0.6, 3.0]]]),
+)
+
+
+def _tutorial_1d(n_samples=100, seed=42):
+    return mixture_dataset(
+        "tutorial_1d", TUTORIAL_1D, n_samples, seed,
+        "1-D three-component teaching example: means -1, 2, 5; weights 0.2, 0.5, 0.3; variances "
+        "0.2, 0.5, 0.1; np.random.seed(42), z = choice(3, N, p=pi), x = normal(mu[z], sd[z]).",
+    )
+
+
+def _tutorial_2d(n_samples=600, seed=0):
+    return mixture_dataset(
+        "tutorial_2d", TUTORIAL_2D, n_samples, seed,
+        "2-D three-component teaching example (weights 0.3, 0.2, 0.5), ancestor-sampled.",
+    )
+
+
+def _stretched_blobs(n_samples=500, seed=20):
+    """make_blobs(500, centers=3, cluster_std=1.5, random_state=20) @ RandomState(0).randn(2, 2)."""
+    from sklearn.datasets import make_blobs
+
+    X, labels, centres = make_blobs(n_samples=n_samples, centers=3, cluster_std=1.5,
+                                    random_state=seed, return_centers=True)
+    stretch = np.random.RandomState(0).randn(2, 2)
+    covariance = 1.5**2 * stretch.T @ stretch
+    truth = Truth(weights=np.bincount(labels, minlength=3) / len(labels),
+                  means=centres @ stretch, covariances=np.stack([covariance] * 3))
+    return Dataset("stretched_blobs", X @ stretch, ("x0", "x1"),
+                   "make_blobs(n_samples=500, centers=3, cluster_std=1.5, random_state=20) "
+                   "multiplied by RandomState(0).randn(2, 2): three ellipsoidal clusters.",
+                   labels=labels, truth=truth, metadata={"seed": seed, "n_samples": n_samples})
+
+
+def _synthetic(n_components=3, n_features=2, n_samples=500, separation=3.0, imbalance=1.0,
+               covariance="full", condition_number=4.0, seed=0):
+    truth = random_truth(n_components, n_features, separation=separation, imbalance=imbalance,
+                         covariance=covariance, condition_number=condition_number, seed=seed)
+    dataset = mixture_dataset(
+        "synthetic", truth, n_samples, seed,
+        f"random_truth(K={n_components}, D={n_features}, separation={separation}, "
+        f"imbalance={imbalance}, covariance={covariance}, condition_number={condition_number}, "
+        f"seed={seed}), ancestor-sampled.",
+    )
+    return replace(dataset, metadata=dataset.metadata | {
+        "separation": separation, "imbalance": imbalance, "covariance": covariance,
+        "condition_number": condition_number})
+
+
+# ------------------------------------------------------------------ shipped real data
+
+_DATA = resources.files("gmmlab") / "data"
+
+
+def shipped_checksums():
+    """{file name: sha256} from the table of the shipped SOURCES.md (the provenance record)."""
+    table = re.findall(r"^\| (\S+\.csv) \| \d+ \| .*? \| ([0-9a-f]{64}) \|$",
+                       (_DATA / "SOURCES.md").read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return dict(table)
+
+
+def _shipped(file_name, name, provenance, columns=None, scale=1.0):
+    """Load a shipped CSV after checking its sha256 against SOURCES.md."""
+    raw = (_DATA / file_name).read_bytes()
+    expected = shipped_checksums()[file_name]
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected:
+        raise OSError(f"shipped data file {file_name} is corrupt: sha256 {actual}, "
+                      f"SOURCES.md records {expected}.")
+    frame = pd.read_csv(_DATA / file_name)
+    if columns is not None:
+        frame = frame[list(columns)]
+    return Dataset(name, frame.to_numpy(dtype=float) * scale, tuple(frame.columns),
+                   f"{provenance} (gmmlab/data/{file_name}, sha256 {actual[:12]}..., "
+                   f"see gmmlab/data/SOURCES.md)")
+
+
+def _faithful():
+    return _shipped("faithful.csv", "faithful",
+                    "Old Faithful geyser, R datasets::faithful (Härdle 1991; Azzalini & Bowman "
+                    "1990): eruption time and waiting time, minutes")
+
+
+def _faithful_eruptions():
+    return _shipped("faithful.csv", "faithful_eruptions",
+                    "Old Faithful eruption times alone (R datasets::faithful)",
+                    columns=["eruptions"])
+
+
+def _faithful_140():
+    return _shipped("faithful_eruptions_140.csv", "faithful_140",
+                    "The 140 eruption times of the tutorial 'Gaussian Mixture Models from "
+                    "scratch' (its own sample, not a prefix of R's faithful)")
+
+
+def _galaxies():
+    return _shipped("galaxies_rg1997.csv", "galaxies",
+                    "Galaxy velocities in 1000 km/s as analysed by Richardson & Green (1997), "
+                    "observation 78 = 26.960 (the default: the corrected value of the mixture "
+                    "literature, on a scale where reg_covar defaults make sense)")
+
+
+def _galaxies_mass():
+    return _shipped("galaxies.csv", "galaxies_mass",
+                    "Galaxy velocities in km/s, R MASS::galaxies (Roeder 1990), with the typo "
+                    "26690 for observation 78 that ?galaxies documents")
+
+
+def _acidity():
+    return _shipped("acidity.csv", "acidity",
+                    "Log acidity index of 155 Wisconsin lakes (Crawford et al. 1992; "
+                    "Richardson & Green 1997)")
+
+
+def _enzyme():
+    return _shipped("enzyme.csv", "enzyme",
+                    "Enzymatic activity in the blood of 245 individuals (Bechtel et al. 1993; "
+                    "Richardson & Green 1997)")
+
+
+def _iris():
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    return Dataset("iris", iris.data.astype(float), tuple(iris.feature_names),
+                   "Fisher's iris, scikit-learn's bundled copy (load_iris); species as labels",
+                   labels=iris.target.copy())
+
+
+# ------------------------------------------------------------------ user CSV
+
+
+def load_csv(path, columns=None, min_rows=2):
+    """A user CSV (header row, numeric columns) as a Dataset; ``columns`` selects by name.
+
+    Rejects, naming the file, column and row: unknown columns, non-numeric values, missing
+    values, fewer than ``min_rows`` rows and constant columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CSV file {path} does not exist.")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    if columns is not None:
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        unknown = [c for c in columns if c not in frame.columns]
+        if unknown:
+            raise ValueError(f"{path}: no column {unknown} (columns are {list(frame.columns)}).")
+        frame = frame[columns]
+    if len(frame) < min_rows:
+        raise ValueError(f"{path}: {len(frame)} data rows, at least {min_rows} needed.")
+    values = np.empty(frame.shape)
+    for j, column in enumerate(frame.columns):
+        text = frame[column].str.strip()
+        missing = text.isin(["", "NA", "NaN", "nan", "null", "None"])
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0]) + 1
+            raise ValueError(f"{path}: column '{column}' has a missing value in data row {row} "
+                             f"(line {row + 1}); remove or impute it.")
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0]) + 1
+            raise ValueError(f"{path}: column '{column}' is not numeric: data row {row} "
+                             f"(line {row + 1}) holds {text.iloc[row - 1]!r}; expected a finite "
+                             f"number.")
+        values[:, j] = numbers.to_numpy(dtype=float)
+        if np.ptp(values[:, j]) == 0:
+            raise ValueError(f"{path}: column '{column}' is constant ({values[0, j]:g}); a "
+                             f"Gaussian mixture needs variation in every feature.")
+    return Dataset(path.stem, values, tuple(frame.columns), f"user CSV {path.resolve()}",
+                   metadata={"path": str(path.resolve())})
+
+
+# ------------------------------------------------------------------ registry
+
+REGISTRY = {
+    "tutorial_1d": _tutorial_1d,
+    "tutorial_2d": _tutorial_2d,
+    "stretched_blobs": _stretched_blobs,
+    "synthetic": _synthetic,
+    "faithful": _faithful,
+    "faithful_eruptions": _faithful_eruptions,
+    "faithful_140": _faithful_140,
+    "galaxies": _galaxies,
+    "galaxies_mass": _galaxies_mass,
+    "acidity": _acidity,
+    "enzyme": _enzyme,
+    "iris": _iris,
+    "csv": load_csv,
+}
+
+
+def available():
+    """Names accepted by :func:`load_dataset`."""
+    return sorted(REGISTRY)
+
+
+def load_dataset(name, *, standardize=False, test_size=None, split_seed=0, **options):
+    """Load a named data set; ``options`` go to its loader (e.g. ``n_samples``, ``seed``).
+
+    test_size : fraction in (0, 1) held out by a permutation seeded with ``split_seed``.
+    standardize : centre and scale every feature by the training mean and standard deviation
+        (test data and true parameters transformed alike). Both are recorded in ``metadata``.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown data set {name!r}; available: {available()}.")
+    dataset = REGISTRY[name](**options)
+    if test_size is not None:
+        dataset = train_test_split(dataset, test_size, split_seed)
+    if standardize:
+        dataset = standardized(dataset)
+    return dataset
+
+
+def train_test_split(dataset, test_size, seed):
+    """Hold out round(test_size * N) samples chosen by ``RandomState(seed).permutation``."""
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}.")
+    n_test = int(round(test_size * dataset.n_samples))
+    if n_test < 1 or n_test > dataset.n_samples - 2:
+        raise ValueError(f"test_size={test_size} leaves {n_test} of {dataset.n_samples} samples "
+                         f"for testing; need at least 1 and 2 left for training.")
+    order = np.random.RandomState(seed).permutation(dataset.n_samples)
+    test, train = order[:n_test], order[n_test:]
+    labels = dataset.labels
+    return replace(
+        dataset, X=dataset.X[train], X_test=dataset.X[test],
+        labels=None if labels is None else labels[train],
+        labels_test=None if labels is None else labels[test],
+        metadata=dataset.metadata | {"test_size": test_size, "split_seed": seed},
+    )
+
+
+def standardized(dataset):
+    """(x - m) / s with training mean m and standard deviation s; truth transformed alike."""
+    centre, scale = dataset.X.mean(axis=0), dataset.X.std(axis=0)
+    if np.any(scale == 0):
+        constant = [n for n, s in zip(dataset.feature_names, scale, strict=True) if s == 0]
+        raise ValueError(f"cannot standardise {dataset.name}: constant feature(s) {constant}.")
+    truth = dataset.truth
+    if truth is not None:
+        truth = Truth(truth.weights, (truth.means - centre) / scale,
+                      truth.covariances / np.outer(scale, scale))
+    X_test = None if dataset.X_test is None else (dataset.X_test - centre) / scale
+    return replace(dataset, X=(dataset.X - centre) / scale, X_test=X_test, truth=truth,
+                   metadata=dataset.metadata | {"standardized": {"mean": centre.tolist(),
+                                                                 "std": scale.tolist()}})

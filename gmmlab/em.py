@@ -1,0 +1,492 @@
+"""Expectation-maximisation for Gaussian mixtures, written from scratch with numpy and scipy.
+
+``EMGaussianMixture`` takes the constructor parameters of ``sklearn.mixture.GaussianMixture`` and
+exposes the same fitted attributes, so either can stand in for the other. scikit-learn supplies
+only the estimator protocol (``BaseEstimator`` for get/set_params and cloning, ``validate_data``
+for input checking); the algorithm lives here and in :mod:`gmmlab.gaussian`.
+
+One EM iteration from parameters theta_t:
+
+* E-step: log r_nk = log pi_k + log N(x_n | mu_k, Sigma_k) - log sum_j pi_j N(x_n | mu_j, Sigma_j);
+  the log-sum-exp term summed over n is the log-likelihood l(theta_t).
+* M-step: pi_k = N_k / N, mu_k and Sigma_k the responsibility-weighted mean and covariance.
+
+l(theta_t) never decreases (with ``reg_covar=0``) unless a component collapses, which this
+estimator detects and handles as ``singular`` says.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from gmmlab import gaussian
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+SINGULAR_MODES = ("error", "stop", "reset")
+
+
+class SingularCovarianceError(ValueError):
+    """A component's covariance became singular (the maximum-likelihood collapse)."""
+
+    def __init__(self, component, iteration, min_eigenvalue, detail=""):
+        self.component, self.iteration, self.min_eigenvalue = component, iteration, min_eigenvalue
+        which = "the tied covariance" if component is None else f"component {component}"
+        stage = "at initialisation" if iteration == 0 else f"at iteration {iteration}"
+        super().__init__(
+            f"Covariance of {which} became singular {stage}: smallest eigenvalue "
+            f"{min_eigenvalue:.3g}. The likelihood is unbounded there (a component collapsing "
+            f"onto a point or a subspace); use reg_covar > 0, fewer components, or "
+            f"singular='stop'/'reset'.{detail}"
+        )
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before the lower bound changed by less than ``tol``."""
+
+
+class EMGaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by EM; parameters as in ``sklearn.mixture.GaussianMixture``.
+
+    Parameters beyond scikit-learn's:
+
+    singular : {'error', 'stop', 'reset'}, default='error'
+        What to do when a covariance's smallest eigenvalue falls to ``singular_tol`` times the
+        mean feature variance of the data or below (or its Cholesky factor fails): raise
+        :class:`SingularCovarianceError`; stop and keep the last non-degenerate parameters,
+        recording ``collapse_``; or re-seed the component at a random data point with the data
+        covariance and go on, counting ``n_resets_``.
+    singular_tol : float, default=1e-10
+        The collapse threshold, relative to the data scale.
+
+    Fitted attributes (beyond scikit-learn's ``weights_, means_, covariances_, precisions_,
+    precisions_cholesky_, converged_, n_iter_, lower_bound_, lower_bounds_``):
+
+    log_likelihood_history_ : ndarray of shape (n_iter_ + 1,)
+        Total train log-likelihood of the best restart: entry t is l(theta_t), after t
+        iterations (entry 0 is the initial parameters). ``restart_histories_`` holds the same
+        for every restart, in order.
+    collapse_ : dict or None
+        ``component, iteration, min_eigenvalue, log_likelihood`` of the collapse that stopped the
+        best restart (``singular='stop'``), else None.
+    n_resets_ : int
+        Components re-seeded over all restarts (``singular='reset'``).
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        singular="error",
+        singular_tol=1e-10,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.singular = singular
+        self.singular_tol = singular_tol
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None):
+        """Fit by EM (``n_init`` restarts, the best lower bound kept). X : (N, D). Returns self."""
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit, then return the most probable component of every sample: (N,)."""
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        self._check_parameters(X)
+        warm = self.warm_start and hasattr(self, "converged_")
+        rng = _random_state(self.random_state)
+        self._threshold = self.singular_tol * X.var(axis=0).mean()
+        self.n_resets_ = 0
+        self.restart_histories_ = []
+        best = None
+        for restart in range(1 if warm else self.n_init):
+            params = self._get_parameters() if warm else self._initial_parameters(X, rng)
+            run = self._run_em(X, params, rng, self.lower_bound_ if warm else -np.inf)
+            self.restart_histories_.append(run["history"])
+            if self.verbose:
+                print(f"restart {restart}: lower bound {run['lower_bound']:.6g}")
+            if best is None or run["lower_bound"] > best["lower_bound"]:
+                best = run
+        self._set_parameters(best["params"])
+        self.converged_ = best["converged"]
+        self.n_iter_ = best["n_iter"]
+        self.lower_bound_ = best["lower_bound"]
+        self.lower_bounds_ = best["lower_bounds"]
+        self.log_likelihood_history_ = best["history"]
+        self.collapse_ = best["collapse"]
+        if not self.converged_ and self.max_iter > 0 and self.collapse_ is None:
+            warnings.warn(
+                f"EM did not converge in max_iter={self.max_iter} iterations "
+                f"(tol={self.tol}); increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self._estimate_log_resp(X)[1].argmax(axis=1)
+
+    def _run_em(self, X, params, rng, lower_bound):
+        """One restart: E- and M-steps from ``params`` until |change of lower bound| < tol."""
+        N = X.shape[0]
+        history, lower_bounds = [], []
+        converged, collapse, n_iter = False, None, 0
+        for n_iter in range(1, self.max_iter + 1):
+            previous = lower_bound
+            log_prob_norm, log_resp = self._e_step(X, params)
+            history.append(log_prob_norm.sum())
+            candidate = self._m_step(X, np.exp(log_resp))
+            found = self._find_collapse(candidate)
+            if found is not None:
+                component, min_eig = found
+                if self.singular == "error":
+                    raise SingularCovarianceError(component, n_iter, min_eig)
+                if self.singular == "stop":
+                    collapse = dict(component=component, iteration=n_iter,
+                                    min_eigenvalue=float(min_eig),
+                                    log_likelihood=float(history[-1]))
+                    break
+                candidate = self._reset(X, candidate, found, rng, n_iter)
+            params = candidate
+            lower_bound = log_prob_norm.mean()
+            lower_bounds.append(lower_bound)
+            change = lower_bound - previous
+            if self.verbose:
+                print(f"  iteration {n_iter}: lower bound {lower_bound:.6g}, change {change:.3g}")
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if collapse is None:
+            history.append(self._e_step(X, params)[0].sum())
+        else:
+            n_iter -= 1
+            lower_bound = history[-1] / N
+        return dict(params=params, converged=converged, n_iter=n_iter, lower_bound=lower_bound,
+                    lower_bounds=lower_bounds, history=np.array(history), collapse=collapse)
+
+    def _e_step(self, X, params):
+        """log p(x_n) (N,) and log responsibilities (N, K) under ``params``."""
+        weighted = np.log(params["weights"]) + gaussian.estimate_log_gaussian_prob(
+            X, params["means"], params["precisions_cholesky"], self.covariance_type
+        )
+        log_prob_norm = logsumexp(weighted, axis=1)
+        with np.errstate(under="ignore"):
+            return log_prob_norm, weighted - log_prob_norm[:, np.newaxis]
+
+    def _m_step(self, X, resp):
+        """pi_k = N_k / N and the Gaussian parameters; Cholesky factors only if non-degenerate."""
+        nk, means, covariances = gaussian.estimate_gaussian_parameters(
+            X, resp, self.reg_covar, self.covariance_type
+        )
+        return dict(weights=nk / nk.sum(), means=means, covariances=covariances)
+
+    def _find_collapse(self, params):
+        """(component, smallest eigenvalue) of a degenerate covariance, or None.
+
+        On success, the parameters gain their ``precisions_cholesky``. Component is None for
+        the tied covariance.
+        """
+        covariances = params["covariances"]
+        if not np.all(np.isfinite(covariances)):
+            component = None if self.covariance_type == "tied" else int(
+                np.argmax(~np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)))
+            return component, np.nan
+        eigenvalues = gaussian.smallest_eigenvalues(covariances, self.covariance_type)
+        worst = int(np.argmin(eigenvalues))
+        component = None if self.covariance_type == "tied" else worst
+        if eigenvalues[worst] <= self._threshold:
+            return component, eigenvalues[worst]
+        try:
+            params["precisions_cholesky"] = gaussian.precisions_cholesky(
+                covariances, self.covariance_type
+            )
+        except np.linalg.LinAlgError:
+            return component, eigenvalues[worst]
+        return None
+
+    def _reset(self, X, params, found, rng, iteration):
+        """Re-seed every collapsed component at a random sample with the data covariance.
+
+        ``found`` is the (component, smallest eigenvalue) of the first collapse. Raises if a
+        re-seeded component (or the re-seeded tied covariance) is degenerate again: then the
+        data covariance itself is singular.
+        """
+        data_covariance = gaussian.estimate_gaussian_parameters(
+            X, np.ones((len(X), 1)), self.reg_covar, self.covariance_type
+        )[2]
+        params = {name: params[name].copy() for name in ("weights", "means", "covariances")}
+        reseeded = []
+        while found is not None:
+            component, min_eig = found
+            if component in reseeded:
+                raise SingularCovarianceError(
+                    component, iteration, min_eig,
+                    detail=" The data covariance itself is singular, so re-seeding cannot help.",
+                )
+            if component is None:
+                params["covariances"] = data_covariance
+            else:
+                params["means"][component] = X[rng.randint(len(X))]
+                params["covariances"][component] = data_covariance[0]
+                params["weights"][component] = 1.0 / self.n_components
+                params["weights"] /= params["weights"].sum()
+            reseeded.append(component)
+            self.n_resets_ += 1
+            if self.verbose:
+                print(f"  iteration {iteration}: re-seeded component {component}")
+            found = self._find_collapse(params)
+        return params
+
+    # ---------------------------------------------------------- initialisation
+
+    def _initial_parameters(self, X, rng):
+        """theta_0: an M-step on the responsibilities of ``init_params``, then the user's inits."""
+        N, D = X.shape
+        if all(p is not None for p in (self.weights_init, self.means_init, self.precisions_init)):
+            params = dict(weights=np.asarray(self.weights_init, dtype=float),
+                          means=np.asarray(self.means_init, dtype=float))
+        else:
+            params = self._m_step(X, self._initial_responsibilities(X, rng))
+            if self.weights_init is not None:
+                params["weights"] = np.asarray(self.weights_init, dtype=float)
+            if self.means_init is not None:
+                params["means"] = np.asarray(self.means_init, dtype=float)
+        if self.precisions_init is not None:
+            precisions_chol = gaussian.precisions_cholesky_from_precisions(
+                np.asarray(self.precisions_init, dtype=float), self.covariance_type
+            )
+            params["precisions_cholesky"] = precisions_chol
+            params["covariances"] = gaussian.covariances_from_cholesky(
+                precisions_chol, self.covariance_type
+            )
+            return params
+        found = self._find_collapse(params)
+        if found is not None:
+            if self.singular != "reset":
+                raise SingularCovarianceError(found[0], 0, found[1])
+            params = self._reset(X, params, found, rng, 0)
+        return params
+
+    def _initial_responsibilities(self, X, rng):
+        """Hard or random responsibilities (N, K) from the ``init_params`` method."""
+        N, K = len(X), self.n_components
+        if self.init_params == "random":
+            resp = rng.uniform(size=(N, K))
+            return resp / resp.sum(axis=1, keepdims=True)
+        if self.init_params == "random_from_data":
+            centres = X[rng.choice(N, size=K, replace=False)]
+        else:
+            centres = _kmeans_plusplus(X, K, rng)
+            if self.init_params == "kmeans":
+                centres = _lloyd(X, centres)
+        labels = _nearest(X, centres)
+        resp = np.zeros((N, K))
+        resp[np.arange(N), labels] = 1.0
+        return resp
+
+    # ------------------------------------------------------------- prediction
+
+    def _estimate_log_resp(self, X):
+        return self._e_step(X, self._get_parameters())
+
+    def score_samples(self, X):
+        """log p(x_n) under the fitted mixture: (N,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._estimate_log_resp(X)[0]
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample."""
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X):
+        """Responsibilities r_nk: (N, K), rows summing to 1."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return np.exp(self._estimate_log_resp(X)[1])
+
+    def predict(self, X):
+        """argmax_k r_nk: (N,)."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def _n_parameters(self):
+        return gaussian.n_parameters(self.n_components, self.means_.shape[1], self.covariance_type)
+
+    def bic(self, X):
+        """Bayesian information criterion -2 l + p log N (lower is better)."""
+        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
+
+    def aic(self, X):
+        """Akaike information criterion -2 l + 2 p (lower is better)."""
+        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Ancestor sampling: z ~ Categorical(weights), x ~ N(mu_z, Sigma_z).
+
+        Returns X (n_samples, D) and the components z (n_samples,), grouped by component.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = _random_state(self.random_state)
+        D = self.means_.shape[1]
+        counts = rng.multinomial(n_samples, self.weights_)
+        covariances = gaussian.full_covariances(
+            self.covariances_, self.covariance_type, self.n_components, D
+        )
+        X = np.vstack([
+            rng.multivariate_normal(mean, covariance, int(count))
+            for mean, covariance, count in zip(self.means_, covariances, counts, strict=True)
+        ])
+        return X, np.repeat(np.arange(self.n_components), counts)
+
+    # ------------------------------------------------------------- parameters
+
+    def _get_parameters(self):
+        return dict(weights=self.weights_, means=self.means_, covariances=self.covariances_,
+                    precisions_cholesky=self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        self.weights_ = params["weights"]
+        self.means_ = params["means"]
+        self.covariances_ = params["covariances"]
+        self.precisions_cholesky_ = params["precisions_cholesky"]
+        self.precisions_ = gaussian.precisions_from_cholesky(
+            self.precisions_cholesky_, self.covariance_type
+        )
+
+    def _check_parameters(self, X):
+        """Reject bad hyper-parameters and initial values with a message naming them."""
+        N, D = X.shape
+        K = self.n_components
+        _check_number("n_components", K, numbers.Integral, 1)
+        _check_choice("covariance_type", self.covariance_type, gaussian.COVARIANCE_TYPES)
+        _check_number("tol", self.tol, numbers.Real, 0)
+        _check_number("reg_covar", self.reg_covar, numbers.Real, 0)
+        _check_number("max_iter", self.max_iter, numbers.Integral, 0)
+        _check_number("n_init", self.n_init, numbers.Integral, 1)
+        _check_choice("init_params", self.init_params, INIT_PARAMS)
+        _check_choice("singular", self.singular, SINGULAR_MODES)
+        _check_number("singular_tol", self.singular_tol, numbers.Real, 0)
+        if N < K:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}."
+            )
+        if self.weights_init is not None:
+            weights = _check_init("weights_init", self.weights_init, (K,))
+            if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
+                raise ValueError(
+                    f"weights_init must be non-negative and sum to 1, got sum {weights.sum():.6g}."
+                )
+        if self.means_init is not None:
+            _check_init("means_init", self.means_init, (K, D))
+        if self.precisions_init is not None:
+            shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
+            precisions = _check_init(
+                "precisions_init", self.precisions_init, shape[self.covariance_type]
+            )
+            if self.covariance_type in ("full", "tied"):
+                matrices = precisions.reshape(-1, D, D)
+                if not np.allclose(matrices, matrices.transpose(0, 2, 1)):
+                    raise ValueError("precisions_init must be symmetric.")
+                if np.any(np.linalg.eigvalsh(matrices)[:, 0] <= 0):
+                    raise ValueError("precisions_init must be positive definite.")
+            elif np.any(precisions <= 0):
+                raise ValueError("precisions_init must be positive.")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _random_state(seed):
+    """A ``numpy.random.RandomState`` from None, an int or an existing RandomState."""
+    if seed is None or isinstance(seed, numbers.Integral):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(f"random_state must be None, an int or a RandomState, got {seed!r}.")
+
+
+def _check_number(name, value, kind, minimum):
+    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+        expected = "an integer" if kind is numbers.Integral else "a number"
+        raise ValueError(f"{name} must be {expected} >= {minimum}, got {value!r}.")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
+
+
+def _check_init(name, value, shape):
+    array = np.asarray(value, dtype=float)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return array
+
+
+def _squared_distances(X, centres):
+    """||x_n - c_k||^2: (N, K), by the expansion ||x||^2 - 2 x.c + ||c||^2."""
+    return np.maximum(
+        (X * X).sum(axis=1)[:, None] - 2 * X @ centres.T + (centres * centres).sum(axis=1), 0.0
+    )
+
+
+def _nearest(X, centres):
+    return _squared_distances(X, centres).argmin(axis=1)
+
+
+def _kmeans_plusplus(X, n_clusters, rng):
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): each centre drawn with p ~ D(x)^2."""
+    centres = [X[rng.randint(len(X))]]
+    closest = _squared_distances(X, np.array(centres))[:, 0]
+    for _ in range(1, n_clusters):
+        total = closest.sum()
+        index = rng.choice(len(X), p=closest / total) if total > 0 else rng.randint(len(X))
+        centres.append(X[index])
+        closest = np.minimum(closest, _squared_distances(X, X[index : index + 1])[:, 0])
+    return np.array(centres)
+
+
+def _lloyd(X, centres, max_iter=300):
+    """Lloyd's k-means iterations until assignments stop changing; empty clusters keep centres."""
+    labels = None
+    for _ in range(max_iter):
+        new_labels = _nearest(X, centres)
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        members = np.eye(len(centres))[labels]
+        counts, sums = members.sum(axis=0), members.T @ X
+        occupied = counts > 0
+        centres = centres.copy()
+        centres[occupied] = sums[occupied] / counts[occupied, None]
+    return centres

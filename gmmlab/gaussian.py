@@ -1,0 +1,234 @@
+"""Per-covariance-type formulas of a Gaussian mixture, shared by the EM estimator and the metrics.
+
+Notation: ``N`` samples, ``D`` features, ``K`` components. Covariances and precisions are stored
+as scikit-learn stores them:
+
+=============  =====================  ==========================================
+type           covariances            precisions_cholesky
+=============  =====================  ==========================================
+``full``       (K, D, D)              (K, D, D), upper ``U_k`` with P_k = U_k U_k^T
+``tied``       (D, D)                 (D, D), one ``U`` shared by all components
+``diag``       (K, D)                 (K, D), ``1 / sigma_kd``
+``spherical``  (K,)                   (K,), ``1 / sigma_k``
+=============  =====================  ==========================================
+
+Everything runs over blocks of samples, so no temporary grows as ``N x K x D``, and the heavy
+work of the full type is one matrix product per block over all components at once.
+"""
+
+import numpy as np
+from scipy import linalg
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+# Number of float64 entries a block temporary of shape (rows, K * D) may hold (16 MiB).
+_BLOCK_ENTRIES = 1 << 21
+
+
+def sample_blocks(n_samples, width):
+    """Slices of consecutive samples such that a (rows, width) float64 temporary stays small."""
+    rows = max(256, _BLOCK_ENTRIES // max(width, 1))
+    return [slice(start, min(start + rows, n_samples)) for start in range(0, n_samples, rows)]
+
+
+def n_parameters(n_components, n_features, covariance_type):
+    """Free parameters: (K - 1) weights + K * D means + the covariance entries of the type."""
+    K, D = n_components, n_features
+    covariance = {
+        "full": K * D * (D + 1) / 2,
+        "tied": D * (D + 1) / 2,
+        "diag": K * D,
+        "spherical": K,
+    }[covariance_type]
+    return int(covariance + K * D + K - 1)
+
+
+def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type):
+    """M-step: weights, means and covariances from responsibilities.
+
+    N_k = sum_n r_nk,  mu_k = sum_n r_nk x_n / N_k,
+    Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar * I,
+    reduced to the shared (tied), diagonal or mean-diagonal (spherical) form.
+
+    X : (N, D), resp : (N, K). Returns nk (K,) (unnormalised weights), means (K, D) and the
+    covariances in the shape of the type.
+    """
+    nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
+    means = resp.T @ X / nk[:, np.newaxis]
+    covariances = {
+        "full": _covariances_full,
+        "tied": _covariance_tied,
+        "diag": _covariances_diag,
+        "spherical": _covariances_spherical,
+    }[covariance_type](X, resp, nk, means, reg_covar)
+    return nk, means, covariances
+
+
+def _second_moments(X, resp, nk, means):
+    """sum_n r_nk (x_n - c)(x_n - c)^T / N_k - (mu_k - c)(mu_k - c)^T, c the data mean: (K, D, D).
+
+    One (D, B) x (B, K*D) product per block of B samples gives every component's scatter at
+    once; centring on the data mean keeps the cancellation in the subtraction small.
+    """
+    N, D = X.shape
+    K = resp.shape[1]
+    centre = X.mean(axis=0)
+    scatter = np.zeros((D, K * D))
+    for block in sample_blocks(N, K * D):
+        Xc = X[block] - centre
+        weighted = (resp[block, :, np.newaxis] * Xc[:, np.newaxis, :]).reshape(len(Xc), K * D)
+        scatter += Xc.T @ weighted
+    scatter = scatter.reshape(D, K, D).transpose(1, 0, 2) / nk[:, np.newaxis, np.newaxis]
+    offsets = means - centre
+    covariances = scatter - offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
+    return (covariances + covariances.transpose(0, 2, 1)) / 2
+
+
+def _covariances_full(X, resp, nk, means, reg_covar):
+    covariances = _second_moments(X, resp, nk, means)
+    covariances[:, np.arange(X.shape[1]), np.arange(X.shape[1])] += reg_covar
+    return covariances
+
+
+def _covariance_tied(X, resp, nk, means, reg_covar):
+    """Sigma = (X^T X - sum_k N_k mu_k mu_k^T) / N + reg_covar * I, centred on the data mean."""
+    centre = X.mean(axis=0)
+    Xc, offsets = X - centre, means - centre
+    covariance = (Xc.T @ Xc - (nk * offsets.T) @ offsets) / nk.sum()
+    covariance = (covariance + covariance.T) / 2
+    covariance.flat[:: X.shape[1] + 1] += reg_covar
+    return covariance
+
+
+def _covariances_diag(X, resp, nk, means, reg_covar):
+    """sigma_kd^2 = sum_n r_nk x_nd^2 / N_k - mu_kd^2 + reg_covar, centred on the data mean."""
+    centre = X.mean(axis=0)
+    Xc, offsets = X - centre, means - centre
+    return resp.T @ (Xc * Xc) / nk[:, np.newaxis] - offsets**2 + reg_covar
+
+
+def _covariances_spherical(X, resp, nk, means, reg_covar):
+    return _covariances_diag(X, resp, nk, means, reg_covar).mean(axis=1)
+
+
+def smallest_eigenvalues(covariances, covariance_type):
+    """Smallest eigenvalue of every component's covariance: (K,), or (1,) for tied."""
+    if covariance_type == "full":
+        return np.linalg.eigvalsh(covariances)[:, 0]
+    if covariance_type == "tied":
+        return np.linalg.eigvalsh(covariances)[:1]
+    if covariance_type == "diag":
+        return covariances.min(axis=1)
+    return np.asarray(covariances, dtype=float)
+
+
+def precisions_cholesky(covariances, covariance_type):
+    """Cholesky factors of the precisions, from covariances assumed positive definite.
+
+    full / tied: Sigma = L L^T (lower) and U = L^{-T}, so that P = Sigma^{-1} = U U^T;
+    diag / spherical: 1 / sqrt(sigma^2). Never forms an inverse or a determinant.
+    """
+    if covariance_type in ("full", "tied"):
+        stacked = np.atleast_3d(covariances) if covariance_type == "full" else covariances[None]
+        D = stacked.shape[-1]
+        factors = np.empty_like(stacked)
+        for k, covariance in enumerate(stacked):
+            lower = linalg.cholesky(covariance, lower=True)
+            factors[k] = linalg.solve_triangular(lower, np.eye(D), lower=True).T
+        return factors if covariance_type == "full" else factors[0]
+    return 1.0 / np.sqrt(covariances)
+
+
+def precisions_cholesky_from_precisions(precisions, covariance_type):
+    """Upper factors U with P = U U^T from precision matrices (the ``precisions_init`` form)."""
+    if covariance_type == "full":
+        return np.stack([_upper_factor(precision) for precision in precisions])
+    if covariance_type == "tied":
+        return _upper_factor(precisions)
+    return np.sqrt(precisions)
+
+
+def _upper_factor(precision):
+    """U upper triangular with U U^T = P, from the Cholesky factor of the flipped matrix."""
+    flipped = precision[::-1, ::-1]
+    return linalg.cholesky(flipped, lower=True)[::-1, ::-1]
+
+
+def precisions_from_cholesky(precisions_chol, covariance_type):
+    """P = U U^T (full, tied) or U^2 (diag, spherical)."""
+    if covariance_type == "full":
+        return precisions_chol @ precisions_chol.transpose(0, 2, 1)
+    if covariance_type == "tied":
+        return precisions_chol @ precisions_chol.T
+    return precisions_chol**2
+
+
+def covariances_from_cholesky(precisions_chol, covariance_type):
+    """Sigma = (U U^T)^{-1} = U^{-T} U^{-1}, by triangular solves (for ``precisions_init``)."""
+    if covariance_type in ("full", "tied"):
+        stacked = precisions_chol if covariance_type == "full" else precisions_chol[None]
+        D = stacked.shape[-1]
+        inverse = np.stack(
+            [linalg.solve_triangular(U, np.eye(D), lower=False) for U in stacked]
+        )
+        covariances = inverse.transpose(0, 2, 1) @ inverse
+        return covariances if covariance_type == "full" else covariances[0]
+    return 1.0 / precisions_chol**2
+
+
+def log_det_cholesky(precisions_chol, covariance_type, n_features):
+    """log det(U) = -1/2 log det(Sigma) per component: (K,), or a scalar for tied."""
+    if covariance_type == "full":
+        return np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return np.log(np.diag(precisions_chol)).sum()
+    if covariance_type == "diag":
+        return np.log(precisions_chol).sum(axis=1)
+    return n_features * np.log(precisions_chol)
+
+
+def estimate_log_gaussian_prob(X, means, precisions_chol, covariance_type):
+    """E-step densities: log N(x_n | mu_k, Sigma_k) for every sample and component, (N, K).
+
+    log N = -1/2 (D log 2 pi + ||U_k^T (x_n - mu_k)||^2) + log det U_k. The squared Mahalanobis
+    distances are matrix products: X [U_1 ... U_K] for full (per block of samples); X U for tied
+    with ||y - c||^2 = ||y||^2 - 2 y.c + ||c||^2; and for diag and spherical the expansion
+    sum_d p_kd (x_nd^2 - 2 x_nd mu_kd + mu_kd^2).
+    """
+    N, D = X.shape
+    K = means.shape[0]
+    centre = X.mean(axis=0)  # distances are shift-invariant; centring limits cancellation
+    X, means = X - centre, means - centre
+    if covariance_type == "full":
+        stacked = precisions_chol.transpose(1, 0, 2).reshape(D, K * D)
+        shift = np.einsum("kd,kde->ke", means, precisions_chol).reshape(K * D)
+        mahalanobis = np.empty((N, K))
+        for block in sample_blocks(N, K * D):
+            y = (X[block] @ stacked - shift).reshape(-1, K, D)
+            mahalanobis[block] = np.einsum("nkd,nkd->nk", y, y)
+    elif covariance_type == "tied":
+        y, centres = X @ precisions_chol, means @ precisions_chol
+        mahalanobis = (y * y).sum(axis=1)[:, None] - 2 * y @ centres.T + (centres**2).sum(axis=1)
+    else:
+        precisions = precisions_chol**2
+        if covariance_type == "spherical":
+            precisions = np.repeat(precisions[:, np.newaxis], D, axis=1)
+        mahalanobis = (
+            (X * X) @ precisions.T
+            - 2 * X @ (means * precisions).T
+            + (means**2 * precisions).sum(axis=1)
+        )
+    log_det = log_det_cholesky(precisions_chol, covariance_type, D)
+    return -0.5 * (D * np.log(2 * np.pi) + np.maximum(mahalanobis, 0.0)) + log_det
+
+
+def full_covariances(covariances, covariance_type, n_components, n_features):
+    """Expand any covariance type to (K, D, D) full matrices."""
+    if covariance_type == "full":
+        return np.asarray(covariances)
+    if covariance_type == "tied":
+        return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
+    variances = np.asarray(covariances)
+    if covariance_type == "spherical":
+        variances = np.repeat(variances[:, np.newaxis], n_features, axis=1)
+    return variances[:, :, np.newaxis] * np.eye(n_features)

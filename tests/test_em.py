@@ -1,0 +1,281 @@
+"""The from-scratch EM estimator against scikit-learn, closed forms and its own invariants."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from gmmlab import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError
+from gmmlab.datasets import ancestor_sample, load_dataset, random_truth
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+@parametrize_with_checks([EMGaussianMixture()])
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def faithful():
+    return load_dataset("faithful").X
+
+
+def synthetic_5d():
+    truth = random_truth(4, 5, separation=2.5, covariance="full", seed=3)
+    return ancestor_sample(truth.weights, truth.means, truth.covariances, 800, seed=4)[0]
+
+
+def shared_start(X, n_components, covariance_type, seed=0):
+    """Deliberately imperfect initial parameters, as sklearn itself would store them."""
+    reference = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=2,
+                                random_state=seed, init_params="random_from_data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference.fit(X)
+    return dict(weights_init=reference.weights_, means_init=reference.means_,
+                precisions_init=reference.precisions_)
+
+
+def relative_error(actual, expected):
+    return np.max(np.abs(actual - expected)) / np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("data, n_components", [(faithful, 2), (faithful, 3), (synthetic_5d, 4)])
+def test_parity_with_sklearn_from_identical_start(data, n_components, covariance_type):
+    X = data()
+    start = shared_start(X, n_components, covariance_type)
+    settings_ = dict(covariance_type=covariance_type, tol=0, max_iter=40, reg_covar=1e-6, **start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = EMGaussianMixture(n_components, **settings_).fit(X)
+        theirs = GaussianMixture(n_components, **settings_).fit(X)
+    assert ours.n_iter_ == theirs.n_iter_ == 40
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        assert relative_error(getattr(ours, name), getattr(theirs, name)) < 1e-8, name
+    assert ours.score(X) == pytest.approx(theirs.score(X), rel=1e-8)
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-8)
+    assert np.allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=1e-8)
+    assert ours.bic(X) == pytest.approx(theirs.bic(X), rel=1e-8)
+    assert ours.aic(X) == pytest.approx(theirs.aic(X), rel=1e-8)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-8)
+    np.testing.assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-8)
+
+
+def test_history_records_the_log_likelihood_after_every_iteration():
+    X = faithful()
+    model = EMGaussianMixture(2, n_init=3, random_state=1, tol=1e-8).fit(X)
+    history = model.log_likelihood_history_
+    assert len(history) == model.n_iter_ + 1
+    assert history[-1] == pytest.approx(model.score(X) * len(X), rel=1e-12)
+    assert history[-2] == pytest.approx(model.lower_bound_ * len(X), rel=1e-12)
+    assert len(model.restart_histories_) == 3
+    assert any(h is history for h in model.restart_histories_)
+    # The classic maximum-likelihood fit of Old Faithful with two full components.
+    assert history[-1] == pytest.approx(-1130.264, abs=1e-3)
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_samples=st.integers(8, 60),
+    n_features=st.integers(1, 3),
+    n_components=st.integers(1, 4),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    init_params=st.sampled_from(["kmeans", "k-means++", "random", "random_from_data"]),
+)
+@settings(max_examples=120, deadline=None)
+def test_log_likelihood_never_decreases(seed, n_samples, n_features, n_components,
+                                        covariance_type, init_params):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n_samples, n_features)) * rng.uniform(0.1, 10, n_features)
+    X[: n_samples // 2] += rng.uniform(-5, 5, n_features)
+    model = EMGaussianMixture(n_components, covariance_type=covariance_type, reg_covar=0.0,
+                              tol=0.0, max_iter=30, init_params=init_params, random_state=seed,
+                              singular="stop", singular_tol=1e-6)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X)
+    except SingularCovarianceError as error:
+        assert error.iteration == 0  # 'stop' can only raise when the start is degenerate
+        return
+    history = model.log_likelihood_history_
+    assert np.all(np.isfinite(history))
+    assert np.all(np.diff(history) >= -1e-9 * np.abs(history[:-1]).clip(1))
+    resp = model.predict_proba(X)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.all(resp >= 0)
+
+
+# ------------------------------------------------------------- singularity
+
+
+def duplicated_points():
+    """Three distinct values, each repeated: more components than distinct points collapse."""
+    return np.repeat([[0.0], [1.0], [5.0]], 4, axis=0)
+
+
+def points_on_a_line():
+    """A 2-D blob and, overlapping its edge, six points exactly on the line y = 2x - 3."""
+    rng = np.random.RandomState(0)
+    blob = rng.standard_normal((40, 2))
+    t = np.linspace(-1, 1, 6)
+    return np.vstack([blob, np.column_stack([t + 3, 2 * t + 3])])
+
+
+def line_start(X):
+    """A non-degenerate start: one component on the blob, one broad one on the line's centre.
+
+    EM then pulls the second component onto the line over several iterations (the collapse
+    happens at iteration 8, not at once).
+    """
+    return dict(weights_init=[0.8, 0.2], means_init=[[0.0, 0.0], [3.0, 3.0]],
+                precisions_init=[np.eye(2), np.linalg.inv([[1.0, 0.5], [0.5, 4.0]])])
+
+
+def test_singular_error_names_component_iteration_and_eigenvalue():
+    X = points_on_a_line()
+    model = EMGaussianMixture(2, reg_covar=0.0, **line_start(X))
+    with pytest.raises(SingularCovarianceError, match=r"component 1 became singular at "
+                       r"iteration \d+: smallest eigenvalue") as caught:
+        model.fit(X)
+    assert caught.value.component == 1
+    assert caught.value.iteration == 8
+    assert caught.value.min_eigenvalue <= 1e-10 * X.var(axis=0).mean()
+
+
+def test_singular_stop_keeps_last_non_degenerate_parameters():
+    X = points_on_a_line()
+    model = EMGaussianMixture(2, reg_covar=0.0, singular="stop", **line_start(X)).fit(X)
+    collapse = model.collapse_
+    assert collapse["component"] == 1 and collapse["iteration"] == 8
+    assert not model.converged_
+    assert model.n_iter_ == collapse["iteration"] - 1
+    # The kept parameters are proper: positive definite and a finite likelihood, equal to the
+    # log-likelihood recorded at the collapse.
+    assert np.linalg.eigvalsh(model.covariances_).min() > 1e-10 * X.var(axis=0).mean()
+    assert model.score(X) * len(X) == pytest.approx(collapse["log_likelihood"], rel=1e-12)
+    assert model.log_likelihood_history_[-1] == pytest.approx(collapse["log_likelihood"])
+    assert np.all(np.diff(model.log_likelihood_history_) > 0)
+    # The kept parameters are exactly those of a plain run stopped one iteration earlier.
+    shorter = EMGaussianMixture(2, reg_covar=0.0, tol=0, max_iter=collapse["iteration"] - 1,
+                                **line_start(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shorter.fit(X)
+        # On the way the component's smallest eigenvalue heads to zero.
+        eigenvalues = [np.linalg.eigvalsh(EMGaussianMixture(
+            2, reg_covar=0.0, tol=0, max_iter=t, **line_start(X)).fit(X).covariances_[1])[0]
+            for t in range(1, collapse["iteration"])]
+    np.testing.assert_array_equal(shorter.covariances_, model.covariances_)
+    assert np.all(np.diff(eigenvalues) < 0)
+
+
+def test_singular_reset_reseeds_and_goes_on():
+    X = duplicated_points()
+    model = EMGaussianMixture(4, reg_covar=0.0, singular="reset", max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    assert model.n_resets_ >= 1
+    assert np.all(np.linalg.eigvalsh(model.covariances_) > 0)
+    assert np.isfinite(model.score(X))
+
+
+def test_duplicated_points_collapse_at_initialisation_with_error_and_stop():
+    X = duplicated_points()
+    for mode in ("error", "stop"):
+        with pytest.raises(SingularCovarianceError, match="at initialisation"):
+            EMGaussianMixture(4, reg_covar=0.0, singular=mode, random_state=0).fit(X)
+
+
+def test_reg_covar_prevents_the_collapse():
+    X = points_on_a_line()
+    model = EMGaussianMixture(2, reg_covar=1e-3, max_iter=500, **line_start(X)).fit(X)
+    assert model.converged_ and model.collapse_ is None
+    # The line's component rests on the floor reg_covar puts under its thin direction.
+    assert 1e-3 <= np.linalg.eigvalsh(model.covariances_[1]).min() < 2e-3
+
+
+def test_reset_refuses_when_the_data_themselves_are_singular():
+    X = np.column_stack([np.arange(10.0), 2 * np.arange(10.0)])  # all points on one line
+    with pytest.raises(SingularCovarianceError, match="data covariance itself is singular"):
+        EMGaussianMixture(2, reg_covar=0.0, singular="reset").fit(X)
+
+
+# ------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), "NaN"),
+    (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 4.0]]), "infinity"),
+    (np.arange(6.0), "Expected 2D array"),
+    (np.zeros((2, 3, 1)), "dim 3"),
+])
+def test_bad_data_is_rejected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        EMGaussianMixture(1).fit(bad)
+
+
+def test_fewer_samples_than_components():
+    with pytest.raises(ValueError, match="n_samples >= n_components.*n_components = 5, "
+                                         "n_samples = 3"):
+        EMGaussianMixture(5).fit(np.arange(6.0).reshape(3, 2))
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(n_components=0), "n_components must be an integer >= 1, got 0"),
+    (dict(covariance_type="ful"), r"covariance_type must be one of \['full', 'tied'"),
+    (dict(tol=-1), "tol must be a number >= 0"),
+    (dict(reg_covar=-1e-6), "reg_covar must be a number >= 0"),
+    (dict(max_iter=2.5), "max_iter must be an integer"),
+    (dict(n_init=0), "n_init must be an integer >= 1"),
+    (dict(init_params="kmean"), "init_params must be one of"),
+    (dict(singular="ignore"), r"singular must be one of \['error', 'stop', 'reset'\]"),
+    (dict(weights_init=[0.5, 0.5]), r"weights_init must have shape \(3,\), got \(2,\)"),
+    (dict(weights_init=[0.5, 0.5, 0.5]), "weights_init must be non-negative and sum to 1"),
+    (dict(means_init=np.zeros((3, 3))), r"means_init must have shape \(3, 2\), got \(3, 3\)"),
+    (dict(precisions_init=np.zeros((3, 2))), r"precisions_init must have shape \(3, 2, 2\)"),
+    (dict(precisions_init=-np.stack([np.eye(2)] * 3)), "must be positive definite"),
+    (dict(covariance_type="diag", precisions_init=np.zeros((3, 2))), "must be positive"),
+])
+def test_bad_parameters_are_named(params, message):
+    X = load_dataset("tutorial_2d").X
+    with pytest.raises(ValueError, match=message):
+        EMGaussianMixture(**{"n_components": 3, **params}).fit(X)
+
+
+# ------------------------------------------------------------- the rest of the API
+
+
+def test_sample_draws_from_the_fitted_mixture():
+    X = load_dataset("tutorial_2d", n_samples=3000).X
+    model = EMGaussianMixture(3, random_state=0, n_init=3).fit(X)
+    draws, labels = model.sample(200_000)
+    assert draws.shape == (200_000, 2)
+    np.testing.assert_allclose(np.bincount(labels) / len(labels), model.weights_, atol=5e-3)
+    for k in range(3):
+        np.testing.assert_allclose(draws[labels == k].mean(axis=0), model.means_[k], atol=0.03)
+        np.testing.assert_allclose(np.cov(draws[labels == k].T), model.covariances_[k], atol=0.05)
+
+
+def test_warm_start_continues_from_the_previous_fit():
+    X = faithful()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = EMGaussianMixture(2, max_iter=3, tol=0, warm_start=True, random_state=0).fit(X)
+        first = model.log_likelihood_history_.copy()
+        model.fit(X)
+    assert model.log_likelihood_history_[0] == pytest.approx(first[-1], rel=1e-12)
+
+
+def test_fit_predict_equals_fit_then_predict():
+    X = load_dataset("stretched_blobs").X
+    labels = EMGaussianMixture(3, random_state=2).fit_predict(X)
+    assert np.array_equal(labels, EMGaussianMixture(3, random_state=2).fit(X).predict(X))
