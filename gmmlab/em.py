@@ -19,7 +19,6 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -150,7 +149,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        return self._estimate_log_resp(X)[1].argmax(axis=1)
+        return self._e_step(X, self._get_parameters())[1].argmax(axis=1)
 
     def _run_em(self, X, params, rng, lower_bound):
         """One restart: E- and M-steps from ``params`` until |change of lower bound| < tol."""
@@ -159,9 +158,9 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         converged, collapse, n_iter = False, None, 0
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            log_prob_norm, log_resp = self._e_step(X, params)
+            log_prob_norm, resp = self._e_step(X, params)
             history.append(log_prob_norm.sum())
-            candidate = self._m_step(X, np.exp(log_resp))
+            candidate = self._m_step(X, resp)
             found = self._find_collapse(candidate)
             if found is not None:
                 component, min_eig = found
@@ -191,13 +190,21 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
                     lower_bounds=lower_bounds, history=np.array(history), collapse=collapse)
 
     def _e_step(self, X, params):
-        """log p(x_n) (N,) and log responsibilities (N, K) under ``params``."""
-        weighted = np.log(params["weights"]) + gaussian.estimate_log_gaussian_prob(
+        """log p(x_n) (N,) and responsibilities r_nk (N, K) under ``params``.
+
+        With a_nk = log pi_k + log N(x_n | mu_k, Sigma_k) and m_n = max_k a_nk (log-sum-exp):
+        log p(x_n) = m_n + log sum_k exp(a_nk - m_n) and r_nk = exp(a_nk - m_n) / sum_j (...).
+        """
+        weighted = gaussian.estimate_log_gaussian_prob(
             X, params["means"], params["precisions_cholesky"], self.covariance_type
         )
-        log_prob_norm = logsumexp(weighted, axis=1)
+        weighted += np.log(params["weights"])
+        peak = weighted.max(axis=1, keepdims=True)
         with np.errstate(under="ignore"):
-            return log_prob_norm, weighted - log_prob_norm[:, np.newaxis]
+            resp = np.exp(weighted - peak, out=weighted)
+        total = resp.sum(axis=1, keepdims=True)
+        resp /= total
+        return (peak + np.log(total))[:, 0], resp
 
     def _m_step(self, X, resp):
         """pi_k = N_k / N and the Gaussian parameters; Cholesky factors only if non-degenerate."""
@@ -312,14 +319,11 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- prediction
 
-    def _estimate_log_resp(self, X):
-        return self._e_step(X, self._get_parameters())
-
     def score_samples(self, X):
         """log p(x_n) under the fitted mixture: (N,)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._estimate_log_resp(X)[0]
+        return self._e_step(X, self._get_parameters())[0]
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample."""
@@ -329,7 +333,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         """Responsibilities r_nk: (N, K), rows summing to 1."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return np.exp(self._estimate_log_resp(X)[1])
+        return self._e_step(X, self._get_parameters())[1]
 
     def predict(self, X):
         """argmax_k r_nk: (N,)."""

@@ -13,7 +13,9 @@ type           covariances            precisions_cholesky
 =============  =====================  ==========================================
 
 Everything runs over blocks of samples, so no temporary grows as ``N x K x D``, and the heavy
-work of the full type is one matrix product per block over all components at once.
+work is a few matrix products per block over all components at once: for the full type with the
+quadratic features phi(x) = (x_i x_j)_{i <= j}, which turn both the E-step's quadratic forms and
+the M-step's scatter matrices into one (N, D (D + 1) / 2) x (., K) product each.
 """
 
 import numpy as np
@@ -64,29 +66,39 @@ def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type):
     return nk, means, covariances
 
 
-def _second_moments(X, resp, nk, means):
-    """sum_n r_nk (x_n - c)(x_n - c)^T / N_k - (mu_k - c)(mu_k - c)^T, c the data mean: (K, D, D).
+def quadratic_features(X):
+    """phi(x) = (x_i x_j)_{i <= j} of a block of samples, as columns: (D (D + 1) / 2, N).
 
-    One (D, B) x (B, K*D) product per block of B samples gives every component's scatter at
-    once; centring on the data mean keeps the cancellation in the subtraction small.
+    x^T A x = phi(x) . vech2(A) for symmetric A, vech2 packing the upper triangle with the
+    off-diagonal entries doubled. Built row by row from X^T, which is far faster than gathering.
     """
-    N, D = X.shape
-    K = resp.shape[1]
-    centre = X.mean(axis=0)
-    scatter = np.zeros((D, K * D))
-    for block in sample_blocks(N, K * D):
-        Xc = X[block] - centre
-        weighted = (resp[block, :, np.newaxis] * Xc[:, np.newaxis, :]).reshape(len(Xc), K * D)
-        scatter += Xc.T @ weighted
-    scatter = scatter.reshape(D, K, D).transpose(1, 0, 2) / nk[:, np.newaxis, np.newaxis]
-    offsets = means - centre
-    covariances = scatter - offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
-    return (covariances + covariances.transpose(0, 2, 1)) / 2
+    Xt = np.ascontiguousarray(X.T)
+    D = len(Xt)
+    phi = np.empty((D * (D + 1) // 2, Xt.shape[1]))
+    start = 0
+    for i in range(D):
+        np.multiply(Xt[i], Xt[i:], out=phi[start : start + D - i])
+        start += D - i
+    return phi
 
 
 def _covariances_full(X, resp, nk, means, reg_covar):
-    covariances = _second_moments(X, resp, nk, means)
-    covariances[:, np.arange(X.shape[1]), np.arange(X.shape[1])] += reg_covar
+    """Sigma_k = sum_n r_nk phi(x_n) / N_k - mu_k mu_k^T (+ reg_covar I), unpacked: (K, D, D).
+
+    The scatter of every component is one product phi(X) R over blocks of samples, with X
+    centred on the data mean to keep the cancellation in the subtraction small.
+    """
+    N, D = X.shape
+    centre = X.mean(axis=0)
+    rows, cols = np.triu_indices(D)
+    scatter = np.zeros((len(rows), resp.shape[1]))
+    for block in sample_blocks(N, len(rows)):
+        scatter += quadratic_features(X[block] - centre) @ resp[block]
+    covariances = np.empty((resp.shape[1], D, D))
+    covariances[:, rows, cols] = covariances[:, cols, rows] = (scatter / nk).T
+    offsets = means - centre
+    covariances -= offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
+    covariances[:, np.arange(D), np.arange(D)] += reg_covar
     return covariances
 
 
@@ -130,11 +142,13 @@ def precisions_cholesky(covariances, covariance_type):
     """
     if covariance_type in ("full", "tied"):
         stacked = np.atleast_3d(covariances) if covariance_type == "full" else covariances[None]
-        D = stacked.shape[-1]
         factors = np.empty_like(stacked)
         for k, covariance in enumerate(stacked):
             lower = linalg.cholesky(covariance, lower=True)
-            factors[k] = linalg.solve_triangular(lower, np.eye(D), lower=True).T
+            inverse, info = linalg.lapack.dtrtri(lower, lower=1)  # L^{-1}, triangular
+            if info != 0:
+                raise np.linalg.LinAlgError(f"singular Cholesky factor (dtrtri info {info})")
+            factors[k] = inverse.T
         return factors if covariance_type == "full" else factors[0]
     return 1.0 / np.sqrt(covariances)
 
@@ -190,36 +204,60 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
 def estimate_log_gaussian_prob(X, means, precisions_chol, covariance_type):
     """E-step densities: log N(x_n | mu_k, Sigma_k) for every sample and component, (N, K).
 
-    log N = -1/2 (D log 2 pi + ||U_k^T (x_n - mu_k)||^2) + log det U_k. The squared Mahalanobis
-    distances are matrix products: X [U_1 ... U_K] for full (per block of samples); X U for tied
-    with ||y - c||^2 = ||y||^2 - 2 y.c + ||c||^2; and for diag and spherical the expansion
-    sum_d p_kd (x_nd^2 - 2 x_nd mu_kd + mu_kd^2).
+    log N = -1/2 (D log 2 pi + (x_n - mu_k)^T P_k (x_n - mu_k)) + log det U_k, the squared
+    Mahalanobis distances computed per block of samples as matrix products over all components
+    at once. X is first centred on the mean of the means (distances are shift-invariant), which
+    keeps the cancellation in the expanded quadratic forms small.
     """
     N, D = X.shape
-    K = means.shape[0]
-    centre = X.mean(axis=0)  # distances are shift-invariant; centring limits cancellation
-    X, means = X - centre, means - centre
-    if covariance_type == "full":
-        stacked = precisions_chol.transpose(1, 0, 2).reshape(D, K * D)
-        shift = np.einsum("kd,kde->ke", means, precisions_chol).reshape(K * D)
-        mahalanobis = np.empty((N, K))
-        for block in sample_blocks(N, K * D):
-            y = (X[block] @ stacked - shift).reshape(-1, K, D)
-            mahalanobis[block] = np.einsum("nkd,nkd->nk", y, y)
-    elif covariance_type == "tied":
-        y, centres = X @ precisions_chol, means @ precisions_chol
-        mahalanobis = (y * y).sum(axis=1)[:, None] - 2 * y @ centres.T + (centres**2).sum(axis=1)
-    else:
-        precisions = precisions_chol**2
-        if covariance_type == "spherical":
-            precisions = np.repeat(precisions[:, np.newaxis], D, axis=1)
-        mahalanobis = (
-            (X * X) @ precisions.T
-            - 2 * X @ (means * precisions).T
-            + (means**2 * precisions).sum(axis=1)
-        )
-    log_det = log_det_cholesky(precisions_chol, covariance_type, D)
-    return -0.5 * (D * np.log(2 * np.pi) + np.maximum(mahalanobis, 0.0)) + log_det
+    centre = means.mean(axis=0)
+    means = means - centre
+    mahalanobis = _MAHALANOBIS[covariance_type]
+    log_prob = np.empty((N, means.shape[0]))
+    for block in sample_blocks(N, D * (D + 1) // 2 + means.shape[0]):
+        log_prob[block] = mahalanobis(X[block] - centre, means, precisions_chol)
+    np.maximum(log_prob, 0.0, out=log_prob)  # rounding can leave tiny negative distances
+    log_prob *= -0.5
+    log_prob += log_det_cholesky(precisions_chol, covariance_type, D) - 0.5 * D * np.log(2 * np.pi)
+    return log_prob
+
+
+def _mahalanobis_full(X, means, precisions_chol):
+    """(x - mu_k)^T P_k (x - mu_k) = vech2(P_k) . phi(x) - 2 (P_k mu_k) . x + mu_k^T P_k mu_k."""
+    D = X.shape[1]
+    precisions = precisions_from_cholesky(precisions_chol, "full")
+    rows, cols = np.triu_indices(D)
+    quadratic = precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)
+    linear = np.einsum("kde,ke->kd", precisions, means)
+    distances = quadratic @ quadratic_features(X) - 2 * linear @ X.T
+    return distances.T + np.einsum("kd,kd->k", linear, means)
+
+
+def _mahalanobis_tied(X, means, precisions_chol):
+    """||y - c_k||^2 = ||y||^2 - 2 y . c_k + ||c_k||^2 with y = U^T x and c_k = U^T mu_k."""
+    y, centres = X @ precisions_chol, means @ precisions_chol
+    return (y * y).sum(axis=1)[:, np.newaxis] - 2 * y @ centres.T + (centres**2).sum(axis=1)
+
+
+def _mahalanobis_diag(X, means, precisions_chol):
+    """sum_d p_kd (x_d^2 - 2 x_d mu_kd + mu_kd^2) with p_kd = 1 / sigma_kd^2."""
+    precisions = precisions_chol**2
+    return ((X * X) @ precisions.T - 2 * X @ (means * precisions).T
+            + (means**2 * precisions).sum(axis=1))
+
+
+def _mahalanobis_spherical(X, means, precisions_chol):
+    """p_k ||x - mu_k||^2 = p_k (||x||^2 - 2 x . mu_k + ||mu_k||^2) with p_k = 1 / sigma_k^2."""
+    squared = (X * X).sum(axis=1)[:, np.newaxis] - 2 * X @ means.T + (means**2).sum(axis=1)
+    return squared * precisions_chol**2
+
+
+_MAHALANOBIS = {
+    "full": _mahalanobis_full,
+    "tied": _mahalanobis_tied,
+    "diag": _mahalanobis_diag,
+    "spherical": _mahalanobis_spherical,
+}
 
 
 def full_covariances(covariances, covariance_type, n_components, n_features):

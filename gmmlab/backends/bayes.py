@@ -1,0 +1,191 @@
+"""The ``pymc`` backend: a Bayesian Gaussian mixture, marginalised over the labels.
+
+Generative story (priors scaled to the data: centre m and spread s of each feature):
+
+    pi ~ Dirichlet(alpha 1_K)
+    mu_k ~ N(m, (mean_scale s)^2)              (optionally ordered along the first feature)
+    Sigma_k: full  L_k ~ LKJCholeskyCov(eta, HalfNormal(sigma_scale s)), Sigma_k = L_k L_k^T
+             tied  one such L for all k;  diag  sigma_kd ~ HalfNormal(sigma_scale s_d)
+             spherical  sigma_k ~ HalfNormal(sigma_scale mean(s))
+    x_n ~ sum_k pi_k N(mu_k, Sigma_k)          (pm.NormalMixture in 1-D, pm.Mixture of MvNormal)
+
+Inference by NUTS (PyMC's own sampler, or nutpie / numpyro when installed and asked for) or
+ADVI. The draws are relabelled (label switching) before the point estimate, the posterior mean.
+"""
+
+import importlib.util
+import time
+
+import numpy as np
+
+from gmmlab import metrics
+from gmmlab.backends import FitResult
+
+INFERENCE = ("nuts", "advi")
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+RELABEL = ("pivot", "stephens")
+
+
+def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, mean_scale=2.0,
+                sigma_scale=1.0, eta=2.0):
+    """The PyMC model of X (N, D), with named dims component/feature and deterministic
+    ``weights (component,)``, ``means (component, feature)``, ``covariances (component,
+    feature, feature_)``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    N, D = X.shape
+    K = n_components
+    centre, spread = X.mean(axis=0), X.std(axis=0)
+    coords = {"component": np.arange(K), "feature": np.arange(D), "feature_": np.arange(D),
+              "rest": np.arange(D - 1), "sample": np.arange(N)}
+    with pm.Model(coords=coords) as model:
+        weights = pm.Dirichlet("weights", a=np.full(K, alpha), dims="component")
+        transform = {"transform": pm.distributions.transforms.ordered} if ordered else {}
+        mu_first = pm.Normal("mu_first", mu=centre[0], sigma=mean_scale * spread[0],
+                             dims="component", **transform)
+        if D == 1:
+            means = pm.Deterministic("means", mu_first[:, None], dims=("component", "feature"))
+        else:
+            mu_rest = pm.Normal("mu_rest", mu=centre[1:], sigma=mean_scale * spread[1:],
+                                dims=("component", "rest"))
+            means = pm.Deterministic("means", pt.concatenate([mu_first[:, None], mu_rest], 1),
+                                     dims=("component", "feature"))
+        chols = _cholesky_factors(pm, pt, covariance_type, K, D, sigma_scale * spread, eta)
+        pm.Deterministic("covariances", pt.stack([c @ c.T for c in chols]),
+                         dims=("component", "feature", "feature_"))
+        if D == 1:
+            pm.NormalMixture("x", w=weights, mu=mu_first, sigma=pt.stack([c[0, 0] for c in chols]),
+                             observed=X[:, 0], dims="sample")
+        else:
+            components = [pm.MvNormal.dist(mu=means[k], chol=chols[k]) for k in range(K)]
+            pm.Mixture("x", w=weights, comp_dists=components, observed=X,
+                       dims=("sample", "feature"))
+    return model
+
+
+def _cholesky_factors(pm, pt, covariance_type, K, D, scales, eta):
+    """K lower-triangular factors L_k (D, D) of the covariances, with their priors.
+
+    In 1-D every type but tied is one standard deviation per component.
+    """
+    if D == 1 and covariance_type != "tied":
+        covariance_type = "spherical"
+    if covariance_type == "full":
+        return [pm.LKJCholeskyCov(f"chol_{k}", n=D, eta=eta,
+                                  sd_dist=pm.HalfNormal.dist(sigma=scales, shape=D),
+                                  compute_corr=True)[0] for k in range(K)]
+    if covariance_type == "tied":
+        chol = pm.LKJCholeskyCov("chol", n=D, eta=eta,
+                                 sd_dist=pm.HalfNormal.dist(sigma=scales, shape=D),
+                                 compute_corr=True)[0]
+        return [chol] * K
+    if covariance_type == "diag":
+        sigma = pm.HalfNormal("sigma", sigma=np.tile(scales, (K, 1)), dims=("component", "feature"))
+        return [pt.diag(sigma[k]) for k in range(K)]
+    if covariance_type == "spherical":
+        sigma = pm.HalfNormal("sigma", sigma=float(np.mean(scales)), dims="component")
+        return [sigma[k] * pt.eye(D) for k in range(K)]
+    raise ValueError(f"unknown covariance_type {covariance_type!r}")
+
+
+def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
+             sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9, cores=1,
+             ordered=True, relabel="pivot", advi_iterations=20_000, alpha=1.0, mean_scale=2.0,
+             sigma_scale=1.0, eta=2.0):
+    """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
+
+    ``reg_covar`` has no role here: the priors keep the covariances away from zero.
+    """
+    import pymc as pm
+
+    _check_choice("inference", inference, INFERENCE)
+    _check_choice("sampler", sampler, SAMPLERS)
+    _check_choice("relabel", relabel, RELABEL)
+    if sampler != "pymc" and importlib.util.find_spec(sampler) is None:
+        raise ValueError(f"sampler={sampler!r} is not installed; pip install {sampler}, or use "
+                         f"sampler='pymc'.")
+    model = build_model(X, n_components, covariance_type, ordered=ordered, alpha=alpha,
+                        mean_scale=mean_scale, sigma_scale=sigma_scale, eta=eta)
+    started = time.perf_counter()
+    # Start the chains at spread-out, sorted means (quantiles of the first feature).
+    start = {"mu_first": np.quantile(X[:, 0], (np.arange(n_components) + 0.5) / n_components)}
+    with model:
+        if inference == "nuts":
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
+                              target_accept=target_accept, random_seed=seed, nuts_sampler=sampler,
+                              initvals=start, progressbar=False,
+                              compute_convergence_checks=False)
+        else:
+            approximation = pm.fit(n=advi_iterations, method="advi", random_seed=seed,
+                                   start=start, progressbar=False)
+            idata = approximation.sample(draws * chains, random_seed=seed)
+        pm.compute_log_likelihood(idata, progressbar=False)
+    sampling_seconds = time.perf_counter() - started
+    summary = summarise_posterior(idata, X, relabel)
+    diagnostics = summary.pop("diagnostics") | {"sampling_seconds": sampling_seconds,
+                                                "inference": inference, "ordered": ordered}
+    if inference == "nuts":
+        diagnostics["divergences"] = int(idata.sample_stats["diverging"].sum())
+    return FitResult("pymc", n_components, covariance_type, idata=idata,
+                     diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
+                     **summary)
+
+
+def summarise_posterior(idata, X, relabel="pivot"):
+    """Relabel the draws, then posterior means, standard deviations and diagnostics.
+
+    Pivot: the draw of highest log-likelihood; every draw is matched to it by the Hungarian
+    algorithm on squared distances between means. Stephens: his KL algorithm on the draws'
+    responsibilities. R-hat before and after relabelling shows the label switching.
+    """
+    posterior = idata.posterior
+    chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    raw = {name: posterior[name].to_numpy() for name in ("weights", "means", "covariances")}
+    flat = {name: value.reshape((chains * n_draws,) + value.shape[2:])
+            for name, value in raw.items()}
+    loglik = idata.log_likelihood["x"].to_numpy().reshape(chains * n_draws, -1).sum(axis=1)
+    if relabel == "pivot":
+        pivot = int(np.argmax(loglik))
+        permutations = metrics.relabel_to_pivot(flat["means"], flat["means"][pivot])
+    else:
+        permutations = metrics.stephens_relabel(np.stack([
+            metrics.responsibilities(X, w, m, c)
+            for w, m, c in zip(flat["weights"], flat["means"], flat["covariances"], strict=True)
+        ]))
+    relabelled = {name: metrics.apply_permutations(value, permutations)
+                  for name, value in flat.items()}
+    by_chain = {name: value.reshape((chains, n_draws) + value.shape[1:])
+                for name, value in relabelled.items()}
+    identity = np.arange(permutations.shape[1])
+    diagnostics = dict(
+        relabel=relabel,
+        draws_permuted=int((permutations != identity).any(axis=1).sum()),
+        n_draws_total=int(chains * n_draws),
+        max_rhat_raw=max(metrics.max_rhat(raw[n]) for n in ("weights", "means")),
+        max_rhat=max(metrics.max_rhat(by_chain[n]) for n in ("weights", "means")),
+        min_ess_bulk=min(_min_ess(by_chain[n], "bulk") for n in ("weights", "means")),
+        min_ess_tail=min(_min_ess(by_chain[n], "tail") for n in ("weights", "means")),
+    )
+    return dict(
+        weights=relabelled["weights"].mean(axis=0),
+        means=relabelled["means"].mean(axis=0),
+        covariances=relabelled["covariances"].mean(axis=0),
+        draws={"weights": relabelled["weights"], "means": relabelled["means"],
+               "covariances": relabelled["covariances"], "permutations": permutations,
+               "weights_sd": relabelled["weights"].std(axis=0),
+               "means_sd": relabelled["means"].std(axis=0)},
+        diagnostics=diagnostics,
+    )
+
+
+def _min_ess(chains_draws, method):
+    import arviz as az
+
+    flat = chains_draws.reshape(chains_draws.shape[0], chains_draws.shape[1], -1)
+    return float(min(az.ess(flat[:, :, i], method=method) for i in range(flat.shape[2])))
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")

@@ -1,0 +1,31 @@
+"""The ``em`` backend: gmmlab's from-scratch :class:`~gmmlab.em.EMGaussianMixture`."""
+
+import warnings
+
+from gmmlab import gaussian
+from gmmlab.backends import FitResult
+from gmmlab.em import ConvergenceWarning, EMGaussianMixture
+
+
+def fit_em(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_iter=100,
+           tol=1e-3, init_params="kmeans", singular="error"):
+    """EM with restarts; a collapse under singular='stop' gives status 'singular'."""
+    model = EMGaussianMixture(n_components, covariance_type=covariance_type, tol=tol,
+                              reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
+                              init_params=init_params, random_state=seed, singular=singular)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    collapse = model.collapse_
+    return FitResult(
+        "em", n_components, covariance_type,
+        status="ok" if collapse is None else "singular",
+        message="" if collapse is None else
+        f"component {collapse['component']} collapsed at iteration {collapse['iteration']}",
+        weights=model.weights_, means=model.means_,
+        covariances=gaussian.full_covariances(model.covariances_, covariance_type,
+                                              n_components, X.shape[1]),
+        n_iter=int(model.n_iter_), converged=bool(model.converged_),
+        loglik_history=[float(v) for v in model.log_likelihood_history_],
+        singular={"collapse": collapse, "n_resets": int(model.n_resets_)},
+    )

@@ -1,0 +1,153 @@
+"""EM speed and memory against scikit-learn: ``python -m gmmlab.bench`` (or ``make bench``).
+
+For every configuration both estimators start from identical initial parameters (``tol=0``, a
+fixed number of iterations) in one process. Time per iteration is
+(median T(1 + n iterations) - median T(1 iteration)) / n, which cancels set-up and
+initialisation; peak extra memory is tracemalloc's peak over one fit (numpy's buffers are traced);
+the final log-likelihoods must agree to 1e-8 relative.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from gmmlab.datasets import ancestor_sample, random_truth
+from gmmlab.em import EMGaussianMixture
+
+SIZES = [(10_000, 2, 3), (100_000, 8, 8), (200_000, 16, 16), (1_000_000, 4, 5)]
+QUICK_SIZES = [(2_000, 2, 3), (5_000, 4, 4)]
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+
+
+def benchmark_data(n_samples, n_features, n_components, seed=0):
+    """Ancestor-sampled data of a random full-covariance mixture, and the shared start."""
+    truth = random_truth(n_components, n_features, separation=2.0, seed=seed)
+    X = ancestor_sample(truth.weights, truth.means, truth.covariances, n_samples, seed)[0]
+    rng = np.random.RandomState(seed)
+    means = X[rng.choice(n_samples, n_components, replace=False)]
+    return X, means
+
+
+def initial_parameters(X, means, covariance_type):
+    """Uniform weights, the given means, every component at the data covariance."""
+    K, D = means.shape
+    covariance = np.cov(X.T).reshape(D, D)
+    precision = np.linalg.inv(covariance)  # of the data covariance, once, for the shared start
+    precisions = {
+        "full": np.stack([precision] * K),
+        "tied": precision,
+        "diag": np.tile(1 / np.diag(covariance), (K, 1)),
+        "spherical": np.full(K, 1 / np.diag(covariance).mean()),
+    }[covariance_type]
+    return dict(weights_init=np.full(K, 1 / K), means_init=means, precisions_init=precisions)
+
+
+def _fit(estimator_class, X, n_iter, covariance_type, start):
+    model = estimator_class(len(start["weights_init"]), covariance_type=covariance_type, tol=0,
+                            max_iter=n_iter, init_params="random_from_data", **start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        began = time.perf_counter()
+        model.fit(X)
+        return time.perf_counter() - began, model
+
+
+def _peak_memory(estimator_class, X, covariance_type, start):
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    _fit(estimator_class, X, 2, covariance_type, start)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def measure(n_samples, n_features, n_components, covariance_type, n_iter=5, repeats=3):
+    """One row: seconds per iteration and peak MiB of each, their ratio, log-likelihood gap."""
+    X, means = benchmark_data(n_samples, n_features, n_components)
+    start = initial_parameters(X, means, covariance_type)
+    row = dict(N=n_samples, D=n_features, K=n_components, covariance=covariance_type)
+    scores = {}
+    for name, estimator_class in (("sklearn", GaussianMixture), ("gmmlab", EMGaussianMixture)):
+        _fit(estimator_class, X, 1, covariance_type, start)  # warm-up: imports, caches, threads
+        short = statistics.median(_fit(estimator_class, X, 1, covariance_type, start)[0]
+                                  for _ in range(repeats))
+        runs = [_fit(estimator_class, X, 1 + n_iter, covariance_type, start)
+                for _ in range(repeats)]
+        long = statistics.median(seconds for seconds, _ in runs)
+        row[f"{name}_s_per_iter"] = max(long - short, 0.0) / n_iter
+        row[f"{name}_peak_MiB"] = _peak_memory(estimator_class, X, covariance_type, start) / 2**20
+        scores[name] = runs[-1][1].score(X)
+    row["speedup"] = row["sklearn_s_per_iter"] / max(row["gmmlab_s_per_iter"], 1e-12)
+    row["loglik_rel_diff"] = abs(scores["gmmlab"] - scores["sklearn"]) / abs(scores["sklearn"])
+    return row
+
+
+def machine_description():
+    """CPU model, cores, Python, numpy and its BLAS, scikit-learn."""
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    blas = next((f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
+                 for p in threadpool_info() if p["user_api"] == "blas"), "unknown BLAS")
+    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+            f"numpy {np.__version__} with {blas}, scikit-learn {sklearn.__version__}")
+
+
+def format_table(rows):
+    """The rows as a Markdown table."""
+    header = ("| N | D | K | covariance | sklearn s/iter | gmmlab s/iter | speed-up | "
+              "sklearn peak MiB | gmmlab peak MiB | loglik rel. diff |")
+    lines = [header, "|" + "---|" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['N']:,} | {r['D']} | {r['K']} | {r['covariance']} | "
+            f"{r['sklearn_s_per_iter']:.4f} | {r['gmmlab_s_per_iter']:.4f} | "
+            f"{r['speedup']:.2f}x | {r['sklearn_peak_MiB']:.1f} | {r['gmmlab_peak_MiB']:.1f} | "
+            f"{r['loglik_rel_diff']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--output", help="also write the table, with the machine, to this file")
+    args = parser.parse_args(argv)
+    rows = []
+    for n_samples, n_features, n_components in QUICK_SIZES if args.quick else SIZES:
+        for covariance_type in COVARIANCE_TYPES:
+            rows.append(measure(n_samples, n_features, n_components, covariance_type,
+                                args.iterations, args.repeats))
+            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+    report = (f"Machine: {machine_description()}\n\n"
+              f"Command: python -m gmmlab.bench --repeats {args.repeats} "
+              f"--iterations {args.iterations}{' --quick' if args.quick else ''}\n\n"
+              f"{format_table(rows)}\n")
+    print("\n" + report)
+    if args.output:
+        with open(args.output, "w") as out:
+            out.write(report)
+    worst = max(row["loglik_rel_diff"] for row in rows)
+    if worst >= 1e-8:
+        raise SystemExit(f"log-likelihoods differ by {worst:.1e} relative (limit 1e-8)")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Metrics computed by one piece of code for every backend, from point estimates
+(weights (K,), means (K, D), full covariances (K, D, D)) and, for MCMC, posterior draws.
+
+* log-likelihood (total, per sample; held-out), BIC, AIC, ICL;
+* label-switching alignment against the truth (Hungarian algorithm) and parameter errors;
+* posterior relabelling of MCMC draws (pivot and Stephens' KL algorithm) and R-hat before/after;
+* clustering agreement (ARI, NMI) and singularity indicators.
+"""
+
+import numpy as np
+from scipy import linalg
+from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from gmmlab import gaussian
+
+# ------------------------------------------------------------------ likelihood and criteria
+
+
+def component_log_densities(X, weights, means, covariances):
+    """log pi_k + log N(x_n | mu_k, Sigma_k): (N, K); -inf for a singular component."""
+    X = np.asarray(X, dtype=float)
+    log_weights = np.log(np.asarray(weights, dtype=float))
+    densities = np.full((len(X), len(log_weights)), -np.inf)
+    for k, covariance in enumerate(np.asarray(covariances, dtype=float)):
+        try:
+            chol = gaussian.precisions_cholesky(covariance[None], "full")
+        except (np.linalg.LinAlgError, ValueError):
+            continue  # not positive definite: that component has no density
+        densities[:, k] = gaussian.estimate_log_gaussian_prob(X, means[k : k + 1], chol, "full")[
+            :, 0
+        ]
+    with np.errstate(divide="ignore"):
+        return densities + log_weights
+
+
+def log_likelihood_per_sample(X, weights, means, covariances):
+    """log p(x_n) = log sum_k pi_k N(x_n | mu_k, Sigma_k): (N,)."""
+    return logsumexp(component_log_densities(X, weights, means, covariances), axis=1)
+
+
+def responsibilities(X, weights, means, covariances):
+    """r_nk = pi_k N(x_n | k) / p(x_n): (N, K)."""
+    densities = component_log_densities(X, weights, means, covariances)
+    return np.exp(densities - logsumexp(densities, axis=1, keepdims=True))
+
+
+def information_criteria(X, weights, means, covariances, covariance_type):
+    """loglik (total), n_params, BIC = -2 l + p log N, AIC = -2 l + 2 p, ICL = BIC + 2 EN.
+
+    EN = -sum_nk r_nk log r_nk is the entropy of the responsibilities (Biernacki, Celeux &
+    Govaert 2000): ICL penalises overlapping components that BIC tolerates. All are "lower is
+    better"; p counts the free parameters of ``covariance_type``.
+    """
+    N, D = np.shape(X)
+    K = len(weights)
+    loglik = float(log_likelihood_per_sample(X, weights, means, covariances).sum())
+    resp = responsibilities(X, weights, means, covariances)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = float(-np.nansum(np.where(resp > 0, resp * np.log(resp), 0.0)))
+    n_params = gaussian.n_parameters(K, D, covariance_type)
+    bic = -2 * loglik + n_params * np.log(N)
+    return dict(loglik=loglik, n_params=n_params, bic=bic, aic=-2 * loglik + 2 * n_params,
+                icl=bic + 2 * entropy, entropy=entropy)
+
+
+def posterior_predictive_log_density(X, draws_weights, draws_means, draws_covariances):
+    """log (1/S sum_s p(x_n | theta_s)) per sample: (N,), over S posterior draws."""
+    per_draw = np.stack([
+        log_likelihood_per_sample(X, w, m, c)
+        for w, m, c in zip(draws_weights, draws_means, draws_covariances, strict=True)
+    ])
+    return logsumexp(per_draw, axis=0) - np.log(len(per_draw))
+
+
+# ------------------------------------------------------------------ alignment to the truth
+
+
+def gaussian_symmetric_kl(mean_a, cov_a, mean_b, cov_b):
+    """KL(a||b) + KL(b||a) = 1/2 [tr(B^-1 A) + tr(A^-1 B) + d^T (A^-1 + B^-1) d] - D."""
+    difference = mean_a - mean_b
+    chol_a, chol_b = linalg.cho_factor(cov_a), linalg.cho_factor(cov_b)
+    trace = np.trace(linalg.cho_solve(chol_b, cov_a)) + np.trace(linalg.cho_solve(chol_a, cov_b))
+    quadratic = difference @ (linalg.cho_solve(chol_a, difference)
+                              + linalg.cho_solve(chol_b, difference))
+    return 0.5 * (trace + quadratic) - len(mean_a)
+
+
+def alignment_cost(fitted_means, true_means, fitted_covariances=None, true_covariances=None,
+                   cost="means"):
+    """Cost matrix (K_fit, K_true): squared distance between means, or symmetric KL."""
+    if cost == "means":
+        return ((fitted_means[:, None, :] - true_means[None, :, :]) ** 2).sum(axis=2)
+    if cost == "kl":
+        return np.array([[gaussian_symmetric_kl(m, c, tm, tc)
+                          for tm, tc in zip(true_means, true_covariances, strict=True)]
+                         for m, c in zip(fitted_means, fitted_covariances, strict=True)])
+    raise ValueError(f"cost must be 'means' or 'kl', got {cost!r}.")
+
+
+def align(fitted, truth, cost="means"):
+    """Match fitted components to true ones (Hungarian algorithm) and measure the errors.
+
+    fitted, truth: objects with ``weights (K,), means (K, D), covariances (K, D, D)``; the
+    numbers of components may differ. Returns ``permutation`` (for each true component, the
+    fitted component matched to it, or -1), unmatched fitted/true components, and on matched
+    pairs: weights error (L1 sum), means RMSE (over pairs and coordinates), covariances mean
+    relative Frobenius error ||S_fit - S_true||_F / ||S_true||_F.
+    """
+    fitted_means, true_means = np.asarray(fitted.means), np.asarray(truth.means)
+    matrix = alignment_cost(fitted_means, true_means, np.asarray(fitted.covariances),
+                            np.asarray(truth.covariances), cost)
+    rows, cols = linear_sum_assignment(matrix)
+    permutation = np.full(len(true_means), -1)
+    permutation[cols] = rows
+    fw, tw = np.asarray(fitted.weights)[rows], np.asarray(truth.weights)[cols]
+    fc, tc = np.asarray(fitted.covariances)[rows], np.asarray(truth.covariances)[cols]
+    return dict(
+        permutation=permutation.tolist(),
+        unmatched_fitted=sorted(set(range(len(fitted_means))) - set(rows.tolist())),
+        unmatched_true=sorted(set(range(len(true_means))) - set(cols.tolist())),
+        weights=float(np.abs(fw - tw).sum()),
+        means=float(np.sqrt(((fitted_means[rows] - true_means[cols]) ** 2).mean())),
+        covariances=float(np.mean(np.linalg.norm(fc - tc, axis=(1, 2))
+                                  / np.linalg.norm(tc, axis=(1, 2)))),
+        cost=cost,
+    )
+
+
+# ------------------------------------------------------------------ posterior relabelling
+
+
+def relabel_to_pivot(draws_means, pivot_means):
+    """Permutation per draw (S, K) matching each draw's components to the pivot's.
+
+    For draw s, perm[s, l] is the draw component that takes label l: the Hungarian assignment
+    minimising sum_l ||mu^(s)_perm[l] - pivot_l||^2.
+    """
+    permutations = np.empty(draws_means.shape[:2], dtype=int)
+    for s, means in enumerate(draws_means):
+        cost = ((means[:, None, :] - pivot_means[None, :, :]) ** 2).sum(axis=2)
+        rows, cols = linear_sum_assignment(cost)
+        permutations[s, cols] = rows
+    return permutations
+
+
+def stephens_relabel(draws_responsibilities, max_iter=100):
+    """Stephens' (2000) KL relabelling of draws from their responsibilities (S, N, K).
+
+    Alternates Q = mean over draws of the permuted responsibilities and, per draw, the
+    permutation minimising sum_n sum_l p_n,perm[l] log(p_n,perm[l] / q_nl) (a Hungarian
+    assignment), until no permutation changes. Returns the permutations (S, K).
+    """
+    P = np.clip(np.asarray(draws_responsibilities, dtype=float), 1e-300, None)
+    S, _, K = P.shape
+    permutations = np.tile(np.arange(K), (S, 1))
+    plogp = (P * np.log(P)).sum(axis=1)  # (S, K): sum_n p_nj log p_nj
+    for _ in range(max_iter):
+        Q = np.take_along_axis(P, permutations[:, None, :], axis=2).mean(axis=0)
+        log_q = np.log(np.clip(Q, 1e-300, None))
+        changed = False
+        for s in range(S):
+            cost = plogp[s][:, None] - P[s].T @ log_q  # (draw component j, label l)
+            rows, cols = linear_sum_assignment(cost)
+            new = np.empty(K, dtype=int)
+            new[cols] = rows
+            if not np.array_equal(new, permutations[s]):
+                permutations[s], changed = new, True
+        if not changed:
+            break
+    return permutations
+
+
+def apply_permutations(draws, permutations):
+    """Reorder the component axis (axis 1) of draws (S, K, ...) by per-draw permutations."""
+    index = permutations.reshape(permutations.shape + (1,) * (draws.ndim - 2))
+    return np.take_along_axis(draws, index, axis=1)
+
+
+def max_rhat(chains_draws):
+    """Largest rank-normalised split R-hat over all scalar quantities of (chain, draw, ...)."""
+    import arviz as az
+
+    values = np.asarray(chains_draws, dtype=float)
+    flat = values.reshape(values.shape[0], values.shape[1], -1)
+    return float(max(az.rhat(flat[:, :, i]) for i in range(flat.shape[2])))
+
+
+# ------------------------------------------------------------------ clustering and singularity
+
+
+def clustering_agreement(true_labels, predicted_labels):
+    """Adjusted Rand index and normalised mutual information of two labelings."""
+    return dict(ari=float(adjusted_rand_score(true_labels, predicted_labels)),
+                nmi=float(normalized_mutual_info_score(true_labels, predicted_labels)))
+
+
+def singularity_indicators(X, weights, means, covariances, loglik=None):
+    """Signs of a collapse: smallest covariance eigenvalue relative to the mean data variance,
+    smallest weight x N (the effective number of points of the smallest component), and
+    whether the log-likelihood is non-finite."""
+    eigenvalues = np.linalg.eigvalsh(np.asarray(covariances, dtype=float))
+    scale = float(np.var(X, axis=0).mean())
+    if loglik is None:
+        loglik = float(log_likelihood_per_sample(X, weights, means, covariances).sum())
+    return dict(
+        min_eigenvalue=float(eigenvalues.min()),
+        min_eigenvalue_relative=float(eigenvalues.min() / scale) if scale > 0 else float("nan"),
+        min_weight_n=float(np.min(weights) * len(X)),
+        loglik_nonfinite=not np.isfinite(loglik),
+    )
+
+
+# ------------------------------------------------------------------ everything for one fit
+
+
+def evaluate(result, dataset, alignment_cost_name="means"):
+    """Every metric of a FitResult on its Dataset, as a flat-ish dict of plain numbers.
+
+    Train and held-out log-likelihood, criteria, aligned parameter errors (when the truth is
+    known), ARI/NMI (when labels are known), singularity indicators; for posterior draws also
+    the posterior-predictive log density and LOO/WAIC.
+    """
+    X = dataset.X
+    report = {"loglik": None, "loglik_per_sample": None, "test_loglik_per_sample": None,
+              "bic": None, "aic": None, "icl": None, "n_params": None, "param_error": None,
+              "permutation": None, "ari": None, "nmi": None}
+    singular = dict(result.singular)
+    singular.pop("traceback", None)
+    if result.weights is None:
+        return report | {"singular": singular}
+    criteria = information_criteria(X, result.weights, result.means, result.covariances,
+                                    result.covariance_type)
+    report |= {key: criteria[key] for key in ("loglik", "bic", "aic", "icl", "n_params")}
+    report["loglik_per_sample"] = criteria["loglik"] / len(X)
+    if dataset.X_test is not None:
+        report["test_loglik_per_sample"] = float(log_likelihood_per_sample(
+            dataset.X_test, result.weights, result.means, result.covariances).mean())
+    if dataset.truth is not None:
+        aligned = align(result, dataset.truth, alignment_cost_name)
+        report["param_error"] = {k: aligned[k] for k in ("weights", "means", "covariances")}
+        report["permutation"] = aligned["permutation"]
+        report["unmatched"] = {"fitted": aligned["unmatched_fitted"],
+                               "true": aligned["unmatched_true"]}
+    if dataset.labels is not None:
+        predicted = responsibilities(X, result.weights, result.means,
+                                     result.covariances).argmax(axis=1)
+        report |= clustering_agreement(dataset.labels, predicted)
+    report["singular"] = singular | singularity_indicators(
+        X, result.weights, result.means, result.covariances, criteria["loglik"])
+    if result.draws is not None:
+        report |= _posterior_metrics(result, dataset)
+    return report
+
+
+def _posterior_metrics(result, dataset):
+    """Posterior-predictive log density (train, held-out) and LOO/WAIC from the draws."""
+    import arviz as az
+
+    draws = result.draws
+    samples = (draws["weights"], draws["means"], draws["covariances"])
+    out = {"posterior_predictive_loglik_per_sample": float(
+        posterior_predictive_log_density(dataset.X, *samples).mean())}
+    if dataset.X_test is not None:
+        out["test_posterior_predictive_loglik_per_sample"] = float(
+            posterior_predictive_log_density(dataset.X_test, *samples).mean())
+    if result.idata is not None and "log_likelihood" in result.idata.groups():
+        loo, waic = az.loo(result.idata, pointwise=True), az.waic(result.idata, pointwise=True)
+        out["loo"] = {"elpd": float(loo["elpd_loo"]), "se": float(loo["se"]),
+                      "p": float(loo["p_loo"]), "looic": -2 * float(loo["elpd_loo"]),
+                      "pareto_k_above_0.7": int((loo["pareto_k"] > 0.7).sum())}
+        out["waic"] = {"elpd": float(waic["elpd_waic"]), "se": float(waic["se"]),
+                       "p": float(waic["p_waic"]), "waic": -2 * float(waic["elpd_waic"])}
+    return out

@@ -1,0 +1,93 @@
+"""All four backends on the same data: one interface, agreeing estimates, honest failures."""
+
+import numpy as np
+import pytest
+
+from gmmlab import backends, metrics
+from gmmlab.datasets import load_dataset
+
+# Maximum-likelihood backends run to tight convergence so that they meet at the same optimum.
+TIGHT = {"tol": 1e-8, "max_iter": 2000, "n_init": 5}
+CASES = [("tutorial_1d", 3), ("faithful", 2)]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[name for name, _ in CASES])
+def case(request):
+    name, K = request.param
+    data = load_dataset(name)
+    fits = {b: backends.fit(b, data.X, K, "full", seed=0, **TIGHT)
+            for b in ("em", "sklearn", "sklearn_vb")}
+    return data, K, fits
+
+
+def test_maximum_likelihood_backends_agree(case):
+    data, K, fits = case
+    em, sk = fits["em"], fits["sklearn"]
+    assert em.status == sk.status == "ok"
+    aligned = metrics.align(sk, em)
+    assert aligned["weights"] < 1e-6 and aligned["means"] < 1e-6
+    assert aligned["covariances"] < 1e-6
+    assert em.converged and em.n_iter == len(em.loglik_history) - 1
+    assert em.covariances.shape == (K, data.n_features, data.n_features)
+
+
+def test_variational_backend_is_close_to_the_mle_under_weak_priors(case):
+    data, K, fits = case
+    aligned = metrics.align(fits["sklearn_vb"], fits["em"])
+    # Stated tolerance: weights 0.01 (L1), means 0.01 (RMSE), covariances 5 % (rel. Frobenius).
+    assert aligned["weights"] < 0.01 and aligned["means"] < 0.01
+    assert aligned["covariances"] < 0.05
+
+
+def test_pymc_posterior_mean_is_within_few_posterior_sds_of_the_mle(case):
+    data, K, fits = case
+    draws = {"tutorial_1d": 1000, "faithful": 400}[data.name]
+    result = backends.fit("pymc", data.X, K, "full", seed=1, chains=2, tune=draws, draws=draws)
+    assert result.status == "ok", result.message
+    mle = fits["em"]
+    aligned = metrics.align(result, mle)
+    order = np.array(aligned["permutation"])  # pymc component for each MLE component
+    z_means = np.abs(result.means[order] - mle.means) / result.draws["means_sd"][order]
+    z_weights = np.abs(result.weights[order] - mle.weights) / result.draws["weights_sd"][order]
+    assert z_means.max() < 3 and z_weights.max() < 3
+    diagnostics = result.diagnostics
+    assert diagnostics["max_rhat"] <= 1.01 and diagnostics["divergences"] == 0
+    assert diagnostics["ordered"] and diagnostics["min_ess_bulk"] > 100
+    assert result.idata.log_likelihood["x"].shape[:2] == (2, draws)
+    assert result.fit_seconds >= diagnostics["sampling_seconds"] > 0
+
+
+def test_em_collapse_is_reported_as_singular_and_keeps_parameters():
+    rng = np.random.RandomState(0)
+    t = np.linspace(2, 4, 5)
+    X = np.vstack([rng.standard_normal((30, 2)), np.column_stack([t, 2 * t - 3])])  # + a line
+    result = backends.fit("em", X, 3, seed=0, reg_covar=0.0, singular="stop")
+    assert result.status == "singular"
+    assert result.message == "component 2 collapsed at iteration 7"
+    assert result.singular["collapse"]["iteration"] == 7
+    assert result.n_iter == 6 and len(result.loglik_history) == 7
+    assert np.linalg.eigvalsh(result.covariances).min() > 0
+    failed = backends.fit("em", X, 3, seed=0, reg_covar=0.0)  # singular='error'
+    assert failed.status == "failed" and "at iteration 7" in failed.message
+    assert failed.singular["backend_error"].startswith("SingularCovarianceError")
+    assert failed.weights is None
+
+
+def test_sklearn_collapse_message_is_recorded():
+    X = np.repeat([[0.0, 0.0], [1.0, 1.0]], 5, axis=0)
+    result = backends.fit("sklearn", X, 3, seed=0, reg_covar=0.0)
+    assert result.status == "failed"
+    assert "ill-defined empirical covariance" in result.singular["backend_error"]
+
+
+def test_bad_requests_raise_before_fitting():
+    X = load_dataset("tutorial_1d").X
+    with pytest.raises(ValueError, match=r"unknown backend 'stan'; available: \['em'"):
+        backends.fit("stan", X, 2)
+    with pytest.raises(ValueError, match="backend 'em'.*unexpected keyword argument 'n_draws'"):
+        backends.fit("em", X, 2, n_draws=10)
+
+
+def test_pymc_asks_for_an_installed_sampler():
+    result = backends.fit("pymc", load_dataset("tutorial_1d").X, 2, sampler="blackjax")
+    assert result.status == "failed" and "sampler must be one of" in result.message

@@ -1,0 +1,170 @@
+"""Metrics against independent references: scikit-learn, closed forms, constructed traces."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture
+
+from gmmlab import gaussian, metrics
+from gmmlab.datasets import Truth, load_dataset
+
+
+@pytest.fixture(scope="module")
+def faithful():
+    return load_dataset("faithful").X
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("n_components", [1, 3])
+def test_criteria_equal_sklearn(faithful, covariance_type, n_components):
+    model = GaussianMixture(n_components, covariance_type=covariance_type, random_state=0)
+    model.fit(faithful)
+    covariances = gaussian.full_covariances(model.covariances_, covariance_type, n_components, 2)
+    criteria = metrics.information_criteria(faithful, model.weights_, model.means_, covariances,
+                                            covariance_type)
+    assert criteria["bic"] == pytest.approx(model.bic(faithful), rel=1e-10)
+    assert criteria["aic"] == pytest.approx(model.aic(faithful), rel=1e-10)
+    assert criteria["n_params"] == model._n_parameters()
+    per_sample = metrics.log_likelihood_per_sample(faithful, model.weights_, model.means_,
+                                                   covariances)
+    np.testing.assert_allclose(per_sample, model.score_samples(faithful), rtol=1e-10)
+    resp = model.predict_proba(faithful)
+    entropy = -np.sum(resp[resp > 0] * np.log(resp[resp > 0]))
+    assert criteria["icl"] == pytest.approx(model.bic(faithful) + 2 * entropy, rel=1e-9)
+
+
+def test_icl_exceeds_bic_by_twice_the_entropy_of_overlapping_components():
+    X = np.linspace(-1, 1, 50)[:, None]
+    weights, means, covariances = [0.5, 0.5], np.array([[-0.1], [0.1]]), np.ones((2, 1, 1))
+    criteria = metrics.information_criteria(X, weights, means, covariances, "full")
+    # Nearly identical components: responsibilities near 1/2, entropy near N log 2.
+    assert criteria["entropy"] == pytest.approx(50 * np.log(2), rel=0.01)
+
+
+def truth_2d():
+    return Truth(weights=np.array([0.2, 0.3, 0.5]),
+                 means=np.array([[0.0, 0.0], [5.0, 1.0], [-3.0, 4.0]]),
+                 covariances=np.stack([np.eye(2), [[2.0, 0.5], [0.5, 1.0]], 0.5 * np.eye(2)]))
+
+
+@pytest.mark.parametrize("cost", ["means", "kl"])
+def test_alignment_recovers_a_known_permutation_and_is_zero_on_the_truth(cost):
+    truth = truth_2d()
+    same = metrics.align(truth, truth, cost)
+    assert same["permutation"] == [0, 1, 2]
+    assert same["weights"] == same["means"] == same["covariances"] == 0.0
+    order = np.array([2, 0, 1])  # fitted component j is true component order[j]
+    shuffled = Truth(truth.weights[order], truth.means[order] + 0.1, truth.covariances[order])
+    aligned = metrics.align(shuffled, truth, cost)
+    # true component i is fitted component argwhere(order == i)
+    assert aligned["permutation"] == [1, 2, 0]
+    assert aligned["weights"] == pytest.approx(0.0, abs=1e-15)
+    assert aligned["means"] == pytest.approx(0.1)
+    assert aligned["unmatched_fitted"] == aligned["unmatched_true"] == []
+
+
+def test_alignment_with_a_different_number_of_components():
+    truth = truth_2d()
+    two = Truth(np.array([0.6, 0.4]), truth.means[[2, 0]], truth.covariances[[2, 0]])
+    aligned = metrics.align(two, truth)
+    assert aligned["permutation"] == [1, -1, 0]
+    assert aligned["unmatched_true"] == [1] and aligned["unmatched_fitted"] == []
+    four = Truth(np.full(4, 0.25), np.vstack([truth.means, [[9.0, 9.0]]]),
+                 np.vstack([truth.covariances, [np.eye(2)]]))
+    aligned = metrics.align(four, truth)
+    assert aligned["permutation"] == [0, 1, 2] and aligned["unmatched_fitted"] == [3]
+    assert aligned["means"] == 0.0 and aligned["covariances"] == 0.0
+
+
+def test_symmetric_kl_matches_the_1d_closed_form():
+    m1, s1, m2, s2 = 0.3, 0.7, -1.1, 1.9
+
+    def kl(ma, sa, mb, sb):
+        return np.log(sb / sa) + (sa**2 + (ma - mb) ** 2) / (2 * sb**2) - 0.5
+
+    expected = kl(m1, s1, m2, s2) + kl(m2, s2, m1, s1)
+    actual = metrics.gaussian_symmetric_kl(np.array([m1]), np.array([[s1**2]]),
+                                           np.array([m2]), np.array([[s2**2]]))
+    assert actual == pytest.approx(expected, rel=1e-12)
+
+
+def label_switched_trace(n_draws=500, seed=0):
+    """Two chains around the same 1-D posterior; the second has components 0 and 1 swapped."""
+    rng = np.random.RandomState(seed)
+    weights = np.array([0.3, 0.7]) + 0.02 * rng.standard_normal((2, n_draws, 2))
+    weights /= weights.sum(axis=2, keepdims=True)
+    means = np.array([-2.0, 3.0])[None, None, :, None] + 0.1 * rng.standard_normal(
+        (2, n_draws, 2, 1))
+    covariances = np.ones((2, n_draws, 2, 1, 1))
+    weights[1], means[1] = weights[1][:, ::-1], means[1][:, ::-1]
+    return weights, means, covariances
+
+
+def test_relabelling_a_label_switched_trace_brings_rhat_below_1_01():
+    weights, means, covariances = label_switched_trace()
+    assert metrics.max_rhat(means) > 1.5  # the visible signature of label switching
+    flat_means = means.reshape(1000, 2, 1)
+    permutations = metrics.relabel_to_pivot(flat_means, flat_means[0])
+    assert (permutations != [0, 1]).any(axis=1).sum() == 500  # exactly the second chain
+    relabelled = metrics.apply_permutations(flat_means, permutations).reshape(means.shape)
+    assert metrics.max_rhat(relabelled) < 1.01
+    relabelled_weights = metrics.apply_permutations(weights.reshape(1000, 2), permutations)
+    assert metrics.max_rhat(relabelled_weights.reshape(2, 500, 2)) < 1.01
+
+
+def test_stephens_relabelling_agrees_with_the_pivot_on_a_switched_trace():
+    weights, means, covariances = label_switched_trace(n_draws=60)
+    X = np.concatenate([np.full(10, -2.0), np.full(20, 3.0)])[:, None]
+    flat = (weights.reshape(120, 2), means.reshape(120, 2, 1), covariances.reshape(120, 2, 1, 1))
+    resp = np.stack([metrics.responsibilities(X, w, m, c) for w, m, c in zip(*flat, strict=True)])
+    permutations = metrics.stephens_relabel(resp)
+    relabelled = metrics.apply_permutations(flat[1], permutations)
+    # every draw ends with the component near -2 first, or every draw with it second
+    first_is_low = relabelled[:, 0, 0] < relabelled[:, 1, 0]
+    assert first_is_low.all() or (~first_is_low).all()
+    assert metrics.max_rhat(relabelled.reshape(2, 60, 2, 1)) < 1.01
+
+
+def test_clustering_agreement_ignores_label_names():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    assert metrics.clustering_agreement(labels, (labels + 1) % 3) == {"ari": 1.0, "nmi": 1.0}
+    assert metrics.clustering_agreement(labels, [0, 1, 0, 1, 0, 1])["ari"] < 0
+
+
+def test_singularity_indicators_flag_a_collapsed_component():
+    X = np.column_stack([np.arange(10.0), np.arange(10.0) ** 2])
+    covariances = np.stack([np.diag([1.0, 4.0]), np.zeros((2, 2))])
+    indicators = metrics.singularity_indicators(X, [0.9, 0.1], np.zeros((2, 2)), covariances)
+    assert indicators["min_eigenvalue"] == 0.0 and indicators["min_eigenvalue_relative"] == 0.0
+    assert indicators["min_weight_n"] == pytest.approx(1.0)
+    assert not indicators["loglik_nonfinite"]  # the singular component has no density at all
+    assert metrics.singularity_indicators(X, [1.0], np.zeros((1, 2)), covariances[1:])[
+        "loglik_nonfinite"]
+
+
+def test_posterior_predictive_density_of_identical_draws_is_the_likelihood():
+    X = load_dataset("tutorial_1d").X
+    w, m, c = np.array([0.5, 0.5]), np.array([[0.0], [3.0]]), np.ones((2, 1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        density = metrics.posterior_predictive_log_density(X, [w] * 4, [m] * 4, [c] * 4)
+    np.testing.assert_allclose(density, metrics.log_likelihood_per_sample(X, w, m, c))
+
+
+def test_evaluate_gathers_every_metric_for_a_fit():
+    from gmmlab import EMGaussianMixture, backends
+
+    data = load_dataset("tutorial_2d", test_size=0.25, split_seed=1)
+    result = backends.fit("em", data.X, 3, seed=0, n_init=3)
+    report = metrics.evaluate(result, data)
+    model = EMGaussianMixture(3, random_state=0, n_init=3).fit(data.X)
+    assert report["loglik"] == pytest.approx(model.score(data.X) * len(data.X), rel=1e-10)
+    assert report["test_loglik_per_sample"] == pytest.approx(model.score(data.X_test), rel=1e-10)
+    assert report["bic"] == pytest.approx(model.bic(data.X), rel=1e-10)
+    assert sorted(report["permutation"]) == [0, 1, 2]
+    assert report["param_error"]["means"] < 0.2 and report["ari"] > 0.9
+    assert report["singular"]["collapse"] is None and report["n_params"] == 17
+    failed = backends.fit("em", np.repeat([[0.0], [1.0]], 3, axis=0), 3, reg_covar=0.0)
+    empty = metrics.evaluate(failed, load_dataset("tutorial_1d"))
+    assert empty["loglik"] is None and "backend_error" in empty["singular"]
