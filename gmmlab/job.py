@@ -1,0 +1,175 @@
+"""One job of a study: load the data set, fit one backend, compute every metric, write
+``result.json`` (atomically) and, for posterior draws, ``posterior.nc`` beside it.
+
+Plain Python, no Hydra: the runner composes the configuration and calls :func:`run_job`.
+"""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from gmmlab import backends, metrics
+from gmmlab.datasets import load_dataset
+
+RESULT_FILE = "result.json"
+IDATA_FILE = "posterior.nc"
+PACKAGES = ("gmmlab", "numpy", "scipy", "scikit-learn", "pymc", "pytensor", "arviz",
+            "hydra-core", "omegaconf", "pandas")
+
+
+def run_job(spec, output_dir, overrides=()):
+    """Run one fit described by ``spec`` and write its record to ``output_dir/result.json``.
+
+    spec: dict with ``dataset`` (name, options, test_size, split_seed, standardize),
+    ``backend`` (name and options), ``n_components, covariance_type, seed, reg_covar`` and
+    optionally ``alignment_cost``, ``save_idata``. Never raises for a failing fit or bad data:
+    the record then has ``status: failed`` and the message. Returns the record.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now(datetime.UTC)
+    record = {
+        "status": "failed", "message": "",
+        "backend": spec["backend"]["name"], "dataset": spec["dataset"]["name"],
+        "n_components": spec["n_components"], "covariance_type": spec["covariance_type"],
+        "seed": spec["seed"], "reg_covar": spec["reg_covar"],
+    }
+    try:
+        dataset = _load(spec["dataset"])
+        options = {k: v for k, v in spec["backend"].items() if k != "name"}
+        result = backends.fit(spec["backend"]["name"], dataset.X, spec["n_components"],
+                              spec["covariance_type"], spec["seed"], spec["reg_covar"],
+                              **options)
+        record |= _describe(result, dataset, spec.get("alignment_cost", "means"))
+        if result.idata is not None and spec.get("save_idata", True):
+            result.idata.to_netcdf(str(output_dir / IDATA_FILE))
+            record["idata_file"] = IDATA_FILE
+    except Exception as error:  # noqa: BLE001 - recorded, so a sweep goes on
+        record |= {"status": "failed", "message": f"{type(error).__name__}: {error}",
+                   "traceback": traceback.format_exc(limit=6)}
+    record["provenance"] = provenance(spec, overrides, started)
+    write_json_atomic(output_dir / RESULT_FILE, record)
+    return record
+
+
+def _load(dataset_spec):
+    """The data set of a spec: its own options (a synthetic set's seed among them), so the data
+    are the same whatever the backend and the fitting seed."""
+    options = dict(dataset_spec.get("options") or {})
+    return load_dataset(dataset_spec["name"], standardize=dataset_spec.get("standardize", False),
+                        test_size=dataset_spec.get("test_size"),
+                        split_seed=dataset_spec.get("split_seed", 0), **options)
+
+
+def _describe(result, dataset, alignment_cost):
+    report = metrics.evaluate(result, dataset, alignment_cost)
+    return report | {
+        "status": result.status, "message": result.message,
+        "n_samples": dataset.n_samples, "n_features": dataset.n_features,
+        "n_test": None if dataset.X_test is None else len(dataset.X_test),
+        "n_iter": result.n_iter, "converged": result.converged,
+        "fit_seconds": result.fit_seconds, "loglik_history": result.loglik_history,
+        "diagnostics": result.diagnostics,
+        "params": None if result.weights is None else {
+            "weights": result.weights, "means": result.means, "covariances": result.covariances},
+        "truth": None if dataset.truth is None else {
+            "weights": dataset.truth.weights, "means": dataset.truth.means,
+            "covariances": dataset.truth.covariances},
+        "dataset_provenance": dataset.provenance, "dataset_metadata": dataset.metadata,
+    }
+
+
+def provenance(spec, overrides, started):
+    """Resolved configuration, overrides, package versions, git commit, host, start time."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"config": spec, "overrides": list(overrides), "versions": versions,
+            "python": platform.python_version(), "git_commit": _git_commit(),
+            "host": platform.node(), "started": started.isoformat(timespec="seconds"),
+            "wall_seconds": round(
+                (datetime.datetime.now(datetime.UTC) - started).total_seconds(), 3)}
+
+
+def _git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _plain(value):
+    """numpy values to JSON; non-finite floats to null."""
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path, record):
+    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    temporary.write_text(json.dumps(_plain(record), indent=1, allow_nan=False))
+    os.replace(temporary, path)
+
+
+def read_result(output_dir):
+    """The record in ``output_dir/result.json``, or None if absent or unreadable."""
+    try:
+        return json.loads((Path(output_dir) / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def summary_table(record):
+    """A short, readable summary of one record (the single-run printout)."""
+    def number(value, digits=4):
+        return "-" if value is None else f"{value:.{digits}g}"
+
+    rows = [
+        ("status", record["status"] + (f" ({record['message']})" if record["message"] else "")),
+        ("data", f"{record['dataset']} N={record.get('n_samples', '-')} "
+                 f"D={record.get('n_features', '-')}"),
+        ("model", f"{record['backend']} K={record['n_components']} "
+                  f"{record['covariance_type']} seed={record['seed']}"),
+        ("loglik / sample", f"{number(record.get('loglik_per_sample'))} (train), "
+                            f"{number(record.get('test_loglik_per_sample'))} (test)"),
+        ("BIC / AIC / ICL", " / ".join(number(record.get(k), 6) for k in ("bic", "aic", "icl"))),
+        ("iterations", f"{record.get('n_iter')} (converged: {record.get('converged')}), "
+                       f"{number(record.get('fit_seconds'), 3)} s"),
+    ]
+    if record.get("param_error"):
+        error = record["param_error"]
+        rows.append(("param error", f"weights {number(error['weights'])}, means "
+                                    f"{number(error['means'])}, covariances "
+                                    f"{number(error['covariances'])}"))
+    if record.get("ari") is not None:
+        rows.append(("ARI / NMI", f"{number(record['ari'])} / {number(record['nmi'])}"))
+    diagnostics = record.get("diagnostics") or {}
+    if "max_rhat" in diagnostics:
+        rows.append(("posterior", f"R-hat {number(diagnostics['max_rhat'])} (before "
+                                  f"relabelling {number(diagnostics['max_rhat_raw'])}), ESS "
+                                  f"{number(diagnostics['min_ess_bulk'])}, divergences "
+                                  f"{diagnostics.get('divergences', '-')}"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
