@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: the method-comparison study (resumes finished runs), then its report.
 run: $(STAMP)
-	$(BIN)/python -m gmmlab
+	$(BIN)/gmmlab -m experiment=method_comparison
+	$(BIN)/gmmlab-report experiments/method_comparison/runs -o experiments/method_comparison/report \
+		--title "Method comparison"
+	@echo "results: experiments/method_comparison/runs/results.csv (and .parquet)"
+	@echo "report:  experiments/method_comparison/report/report.html (and report.md)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

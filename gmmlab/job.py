@@ -41,9 +41,10 @@ def run_job(spec, output_dir, overrides=()):
         "backend": spec["backend"]["name"], "dataset": spec["dataset"]["name"],
         "n_components": spec["n_components"], "covariance_type": spec["covariance_type"],
         "seed": spec["seed"], "reg_covar": spec["reg_covar"],
+        "true_components": spec["dataset"].get("true_components"),
     }
     try:
-        dataset = _load(spec["dataset"])
+        dataset = load_spec_dataset(spec["dataset"])
         options = {k: v for k, v in spec["backend"].items() if k != "name"}
         result = backends.fit(spec["backend"]["name"], dataset.X, spec["n_components"],
                               spec["covariance_type"], spec["seed"], spec["reg_covar"],
@@ -60,7 +61,7 @@ def run_job(spec, output_dir, overrides=()):
     return record
 
 
-def _load(dataset_spec):
+def load_spec_dataset(dataset_spec):
     """The data set of a spec: its own options (a synthetic set's seed among them), so the data
     are the same whatever the backend and the fitting seed."""
     options = dict(dataset_spec.get("options") or {})

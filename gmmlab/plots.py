@@ -35,3 +35,126 @@ def plot_dataset(dataset, ax=None, bins=30):
                          f"{dataset.n_features} features.")
     ax.set_title(f"{dataset.name} (N = {dataset.n_samples})")
     return ax
+
+
+BACKEND_COLOURS = {"em": "tab:blue", "sklearn": "tab:orange", "sklearn_vb": "tab:green",
+                   "pymc": "tab:red"}
+
+
+def _colour(label):
+    return BACKEND_COLOURS.get(label, "tab:purple")
+
+
+def plot_fitted_densities(dataset, fits):
+    """Each fit over the data: fits is a list of (label, weights, means, covariances).
+
+    1-D: one histogram with every fit's mixture density (solid) and components (dotted).
+    2-D: one panel per fit: scatter, component ellipses at 1 and 2 sigma, density contours.
+    Returns the Figure.
+    """
+    from gmmlab.metrics import log_likelihood_per_sample
+
+    X = dataset.X
+    if dataset.n_features == 1:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.hist(X[:, 0], bins=30, density=True, color="0.85", edgecolor="white")
+        grid = np.linspace(X.min() - X.std(), X.max() + X.std(), 400)[:, None]
+        for label, weights, means, covariances in fits:
+            colour = _colour(label)
+            ax.plot(grid, np.exp(log_likelihood_per_sample(grid, weights, means, covariances)),
+                    color=colour, label=label)
+            for w, m, c in zip(weights, means, covariances, strict=True):
+                density = w * np.exp(-0.5 * (grid[:, 0] - m[0]) ** 2 / c[0, 0]) / np.sqrt(
+                    2 * np.pi * c[0, 0])
+                ax.plot(grid, density, color=colour, linestyle=":", linewidth=1)
+        ax.set_xlabel(dataset.feature_names[0])
+        ax.set_ylabel("density")
+        ax.legend(frameon=False)
+        ax.set_title(f"{dataset.name}: fitted densities and components")
+        return fig
+    if dataset.n_features != 2:
+        raise ValueError(f"fitted densities are drawn for 1-D or 2-D data, not "
+                         f"{dataset.n_features}-D.")
+    fig, axes = plt.subplots(1, len(fits), figsize=(4 * len(fits), 4), squeeze=False,
+                             sharex=True, sharey=True)
+    pad = 0.1 * np.ptp(X, axis=0)
+    xs = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], 120)
+    ys = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], 120)
+    grid = np.array(np.meshgrid(xs, ys)).reshape(2, -1).T
+    for ax, (label, weights, means, covariances) in zip(axes[0], fits, strict=True):
+        ax.scatter(X[:, 0], X[:, 1], s=6, color="0.6")
+        density = log_likelihood_per_sample(grid, weights, means, covariances)
+        ax.contour(xs, ys, np.exp(density).reshape(len(ys), len(xs)), levels=8,
+                   colors=_colour(label), linewidths=0.6, alpha=0.6)
+        for m, c in zip(means, covariances, strict=True):
+            for radius in (1, 2):
+                _ellipse(ax, m, c, radius, _colour(label))
+        ax.set_title(label)
+        ax.set_xlabel(dataset.feature_names[0])
+    axes[0, 0].set_ylabel(dataset.feature_names[1])
+    fig.suptitle(f"{dataset.name}: components at 1 and 2 sigma, density contours")
+    fig.tight_layout()
+    return fig
+
+
+def _ellipse(ax, mean, covariance, radius, colour):
+    """The contour (x - mu)^T Sigma^{-1} (x - mu) = radius^2."""
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    angle = np.linspace(0, 2 * np.pi, 100)
+    circle = np.array([np.cos(angle), np.sin(angle)]) * radius
+    points = eigenvectors @ (np.sqrt(np.maximum(eigenvalues, 0))[:, None] * circle)
+    ax.plot(mean[0] + points[0], mean[1] + points[1], color=colour,
+            linewidth=1.5 if radius == 1 else 0.8, linestyle="-" if radius == 1 else "--")
+
+
+def plot_criteria_vs_k(summary, criteria):
+    """Criterion (lower is better) against K, one line per backend, the chosen K starred.
+
+    summary: DataFrame with columns backend, n_components and the criteria (means over seeds).
+    """
+    fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 3.5), squeeze=False)
+    for ax, criterion in zip(axes[0], criteria, strict=True):
+        for backend, rows in summary.groupby("backend"):
+            rows = rows.dropna(subset=[criterion]).sort_values("n_components")
+            if rows.empty:
+                continue
+            ax.plot(rows["n_components"], rows[criterion], marker="o", color=_colour(backend),
+                    label=backend)
+            best = rows.loc[rows[criterion].idxmin()]
+            ax.plot(best["n_components"], best[criterion], marker="*", markersize=16,
+                    color=_colour(backend))
+        ax.set_xlabel("K")
+        ax.set_title(f"{criterion.split('.')[0].upper()} (lower is better; * = chosen)")
+    axes[0, 0].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_loglik_histories(histories):
+    """EM's log-likelihood after every iteration: histories is a list of (label, values)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, values in histories:
+        ax.plot(np.arange(len(values)), values, marker=".", label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("train log-likelihood")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_singularity(table):
+    """Smallest covariance eigenvalue (relative to the data variance) per run and backend."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for i, (backend, rows) in enumerate(table.groupby("backend")):
+        values = rows["singular.min_eigenvalue_relative"].astype(float)
+        ax.scatter(np.full(len(values), i), values.clip(lower=1e-18), color=_colour(backend),
+                   marker="o")
+        failed = rows["status"] == "failed"
+        ax.scatter(np.full(int(failed.sum()), i), np.full(int(failed.sum()), 1e-18),
+                   color=_colour(backend), marker="x", s=60)
+    ax.set_xticks(range(table["backend"].nunique()), sorted(table["backend"].unique()))
+    ax.set_yscale("log")
+    ax.set_ylabel("smallest eigenvalue / data variance")
+    ax.set_title("collapse: x = fit failed (no parameters)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,275 @@
+"""``gmmlab-report SWEEP_DIR_OR_TABLE [-o DIR]``: an HTML report and its Markdown twin, with
+figures as PNG files beside them, from a collected results table.
+
+Per data set: the comparison table (backend x K, mean and spread over seeds), information
+criteria against K with the chosen K, fitted densities / component ellipses, EM convergence,
+PyMC traces before and after relabelling with their diagnostics, and the singularity panel.
+"""
+
+import argparse
+import html
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gmmlab import plots
+from gmmlab.job import IDATA_FILE, load_spec_dataset
+from gmmlab.results import collect
+
+METRICS = {
+    "loglik_per_sample": "loglik/N", "test_loglik_per_sample": "test loglik/N", "bic": "BIC",
+    "param_error.weights": "err weights", "param_error.means": "err means",
+    "param_error.covariances": "err cov", "ari": "ARI", "fit_seconds": "seconds",
+}
+CRITERIA = ["bic", "aic", "icl", "loo.looic"]
+
+
+def load_table(source):
+    """(results table, folder of the run directories) from a sweep directory or a table."""
+    source = Path(source)
+    if source.is_dir():
+        return collect(source), source
+    if source.suffix == ".parquet":
+        return pd.read_parquet(source), source.parent
+    if source.suffix == ".csv":
+        return pd.read_csv(source), source.parent
+    raise ValueError(f"{source} is neither a sweep directory nor a .csv/.parquet table.")
+
+
+class Report:
+    """Blocks (headings, paragraphs, tables, figures) rendered to HTML and Markdown alike."""
+
+    def __init__(self, folder):
+        self.folder, self.blocks, self.n_figures = Path(folder), [], 0
+
+    def heading(self, text, level=2):
+        self.blocks.append(("heading", level, text))
+
+    def paragraph(self, text):
+        self.blocks.append(("paragraph", text))
+
+    def table(self, frame):
+        self.blocks.append(("table", frame))
+
+    def figure(self, fig, caption):
+        import matplotlib.pyplot as plt
+
+        self.n_figures += 1
+        name = f"figure_{self.n_figures:02d}.png"
+        fig.savefig(self.folder / name, dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        self.blocks.append(("figure", name, caption))
+
+    def markdown(self):
+        parts = []
+        for kind, *content in self.blocks:
+            if kind == "heading":
+                parts.append("#" * content[0] + " " + content[1])
+            elif kind == "paragraph":
+                parts.append(content[0])
+            elif kind == "table":
+                parts.append(content[0].to_markdown(index=False))
+            else:
+                parts.append(f"![{content[1]}]({content[0]})\n\n*{content[1]}*")
+        return "\n\n".join(parts) + "\n"
+
+    def html(self, title):
+        parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+                 "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
+                 "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
+                 "padding:2px 6px}img{max-width:100%}</style></head><body>"]
+        for kind, *content in self.blocks:
+            if kind == "heading":
+                parts.append(f"<h{content[0]}>{html.escape(content[1])}</h{content[0]}>")
+            elif kind == "paragraph":
+                parts.append(f"<p>{html.escape(content[0])}</p>")
+            elif kind == "table":
+                parts.append(content[0].to_html(index=False, na_rep="-"))
+            else:
+                parts.append(f"<figure><img src='{content[0]}' alt='{html.escape(content[1])}'>"
+                             f"<figcaption>{html.escape(content[1])}</figcaption></figure>")
+        return "\n".join(parts) + "</body></html>\n"
+
+
+def mean_spread(values):
+    """'mean ± sd' over seeds (sd omitted for a single value), or '-'."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return "-"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.6g}"
+    return f"{values.mean():.6g} ± {values.std():.2g}"
+
+
+def comparison_table(rows):
+    """Backend x K: mean ± sd over seeds of every metric, and the status counts."""
+    lines = []
+    for (backend, k), group in rows.groupby(["backend", "n_components"]):
+        line = {"backend": backend, "K": int(k), "runs": len(group),
+                "status": ", ".join(f"{n} {s}" for s, n in group["status"].value_counts().items())}
+        for column, label in METRICS.items():
+            if column in group:
+                line[label] = mean_spread(group.loc[group["status"] != "failed", column])
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def criteria_summary(rows):
+    """Mean criteria per backend and K over successful runs."""
+    present = [c for c in CRITERIA if c in rows and rows[c].notna().any()]
+    ok = rows[rows["status"] != "failed"]
+    return ok.groupby(["backend", "n_components"])[present].mean().reset_index(), present
+
+
+def chosen_k(summary, criteria):
+    """The K each backend's criterion picks (the smallest value)."""
+    lines = []
+    for backend, group in summary.groupby("backend"):
+        line = {"backend": backend}
+        for criterion in criteria:
+            values = group.dropna(subset=[criterion])
+            if not values.empty:
+                line[criterion.split(".")[0].upper()] = int(
+                    values.loc[values[criterion].idxmin(), "n_components"])
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def _record(base, run_dir):
+    return json.loads((Path(base) / run_dir / "result.json").read_text())
+
+
+def _main_k(rows):
+    """The K shown in the per-fit figures: the data set's true K if known, else the most run."""
+    truth = rows["true_components"].dropna() if "true_components" in rows else []
+    if len(truth):
+        return int(truth.iloc[0])
+    return int(rows["n_components"].mode().iloc[0])
+
+
+def _params(record):
+    params = record["params"]
+    return [np.asarray(params[key]) for key in ("weights", "means", "covariances")]
+
+
+def add_dataset_section(report, name, rows, base):
+    """Every table and figure of one data set."""
+    report.heading(f"Data set: {name}")
+    report.paragraph(f"{len(rows)} runs; seeds {sorted(rows['seed'].unique().tolist())}.")
+    report.table(comparison_table(rows))
+    if rows["n_components"].nunique() > 1:
+        summary, present = criteria_summary(rows)
+        if present:
+            report.figure(plots.plot_criteria_vs_k(summary, present),
+                          f"{name}: information criteria against K (mean over seeds)")
+            report.paragraph("K chosen by each criterion:")
+            report.table(chosen_k(summary, present))
+    k = _main_k(rows)
+    first = rows[(rows["n_components"] == k) & (rows["status"] != "failed")]
+    first = first.sort_values("seed").groupby("backend").head(1)
+    if first.empty:
+        return
+    records = {row.backend: _record(base, row.run_dir) for row in first.itertuples()}
+    dataset = load_spec_dataset(next(iter(records.values()))["provenance"]["config"]["dataset"])
+    if dataset.n_features <= 2:
+        fits = [(backend, *_params(record)) for backend, record in records.items()]
+        report.figure(plots.plot_fitted_densities(dataset, fits),
+                      f"{name}: fits at K = {k} (first seed of each backend)")
+    em = rows[(rows["backend"] == "em") & (rows["n_components"] == k)]
+    histories = [(f"seed {row.seed}", json.loads(row.loglik_history))
+                 for row in em.itertuples() if isinstance(row.loglik_history, str)]
+    if histories:
+        report.figure(plots.plot_loglik_histories(histories),
+                      f"{name}: EM log-likelihood after every iteration (K = {k})")
+    if "pymc" in records:
+        add_pymc_section(report, name, rows, base, records["pymc"], dataset, k)
+    add_singularity_section(report, name, rows)
+
+
+def add_pymc_section(report, name, rows, base, record, dataset, k):
+    """Diagnostics table of every PyMC run; traces before and after relabelling."""
+    import arviz as az
+
+    from gmmlab.backends.bayes import summarise_posterior
+
+    pymc = rows[rows["backend"] == "pymc"]
+    columns = [c for c in pymc.columns if c.startswith("diagnostics.")]
+    table = pymc[["n_components", "seed", "status", *columns]].rename(
+        columns=lambda c: c.replace("diagnostics.", ""))
+    report.heading(f"{name}: PyMC diagnostics", 3)
+    report.table(table.round(4))
+    path = Path(base) / rows.loc[(rows["backend"] == "pymc") & (rows["n_components"] == k)
+                                 ].sort_values("seed")["run_dir"].iloc[0] / IDATA_FILE
+    if not path.exists():
+        return
+    idata = az.from_netcdf(str(path))
+    summary = summarise_posterior(idata, dataset.X, record["diagnostics"].get("relabel", "pivot"))
+    chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+    relabelled = az.from_dict(posterior={
+        key: summary["draws"][key].reshape((chains, draws) + summary["draws"][key].shape[1:])
+        for key in ("weights", "means")})
+    for label, data in (("as sampled", idata), ("after relabelling", relabelled)):
+        axes = az.plot_trace(data, var_names=["weights", "means"], compact=True)
+        report.figure(axes.ravel()[0].figure, f"{name}: PyMC trace of weights and means, {label}")
+
+
+def add_singularity_section(report, name, rows):
+    """Per run: outcome, smallest eigenvalue, smallest weight x N, collapse, backend error."""
+    columns = {"backend": "backend", "n_components": "K", "seed": "seed", "status": "status",
+               "singular.min_eigenvalue_relative": "min eig / var",
+               "singular.min_weight_n": "min weight x N",
+               "singular.collapse.iteration": "collapse at", "singular.n_resets": "resets",
+               "singular.backend_error": "backend error"}
+    present = {c: label for c, label in columns.items() if c in rows}
+    table = rows[list(present)].rename(columns=present)
+    if "backend error" in table:
+        table["backend error"] = table["backend error"].fillna("").str.slice(0, 80)
+    report.heading(f"{name}: singularity", 3)
+    report.table(table)
+    if "singular.min_eigenvalue_relative" in rows:
+        report.figure(plots.plot_singularity(rows), f"{name}: smallest covariance eigenvalue")
+
+
+def build_report(source, output_dir, title="gmmlab report", command=None):
+    """Write report.html and report.md (and figure_NN.png) into ``output_dir``."""
+    table, base = load_table(source)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for old in output_dir.glob("figure_*.png"):
+        old.unlink()
+    report = Report(output_dir)
+    report.heading(title, 1)
+    versions = {c.removeprefix("provenance.versions."): table[c].dropna().iloc[0]
+                for c in table.columns if c.startswith("provenance.versions.")
+                and table[c].notna().any()}
+    report.paragraph(f"Generated by: {command or 'gmmlab-report ' + str(source)}")
+    report.paragraph("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    counts = table["status"].value_counts().to_dict()
+    report.paragraph(f"{len(table)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for name, rows in table.groupby("dataset", sort=False):
+        add_dataset_section(report, name, rows, base)
+    (output_dir / "report.md").write_text(report.markdown())
+    (output_dir / "report.html").write_text(report.html(title))
+    return output_dir / "report.html"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="a sweep directory, or its results.csv / .parquet")
+    parser.add_argument("-o", "--output", help="report folder (default: SOURCE/report)")
+    parser.add_argument("--title", default="gmmlab report")
+    args = parser.parse_args(argv)
+    output = args.output or str(Path(args.source) / "report")
+    command = "gmmlab-report " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        path = build_report(args.source, output, args.title, command)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"gmmlab-report: {error}") from None
+    print(f"[gmmlab] report: {path} (and report.md beside it)")
+
+
+if __name__ == "__main__":
+    main()

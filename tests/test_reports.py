@@ -1,0 +1,44 @@
+"""Reports generated from a small real sweep: tables with the right rows, figures that exist."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    subprocess.run([str(BIN / "gmmlab"), "-m", "dataset=tutorial_1d",
+                    "backend=em,sklearn,pymc_quick", "n_components=2,3", "seed=0,1",
+                    "hydra/launcher=parallel", f"hydra.sweep.dir={folder / 'runs'}"],
+                   cwd=folder, check=True, capture_output=True, timeout=900)
+    return folder
+
+
+def test_report_references_existing_figures_and_has_the_right_tables(sweep):
+    done = subprocess.run([str(BIN / "gmmlab-report"), str(sweep / "runs"), "-o",
+                           str(sweep / "out")], capture_output=True, text=True, check=True)
+    assert "report.html" in done.stdout
+    page = (sweep / "out" / "report.html").read_text()
+    images = re.findall(r"<img src='([^']+)'", page)
+    assert len(images) >= 5
+    for image in images:
+        assert (sweep / "out" / image).stat().st_size > 1000
+    tables = pd.read_html(sweep / "out" / "report.html")
+    comparison = tables[0]
+    assert len(comparison) == 6  # 3 backends x 2 values of K
+    assert set(comparison["backend"]) == {"em", "sklearn", "pymc"}
+    assert (comparison["runs"] == 2).all()
+    chosen = tables[1]
+    assert len(chosen) == 3 and chosen.loc[chosen["backend"] == "em", "BIC"].item() == 3
+    singular = [t for t in tables if "min eig / var" in t.columns][0]
+    assert len(singular) == 12
+    markdown = (sweep / "out" / "report.md").read_text()
+    assert markdown.count("![") == len(images)
+    assert "Versions: gmmlab" in markdown and "gmmlab-report" in markdown
