@@ -42,6 +42,8 @@ def run_job(spec, output_dir, overrides=()):
         "n_components": spec["n_components"], "covariance_type": spec["covariance_type"],
         "seed": spec["seed"], "reg_covar": spec["reg_covar"],
         "true_components": spec["dataset"].get("true_components"),
+        "variant": spec.get("variant", spec["backend"]["name"]),
+        "data_setting": spec.get("data_setting", spec["dataset"]["name"]),
     }
     try:
         dataset = load_spec_dataset(spec["dataset"])

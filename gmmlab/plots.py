@@ -42,7 +42,9 @@ BACKEND_COLOURS = {"em": "tab:blue", "sklearn": "tab:orange", "sklearn_vb": "tab
 
 
 def _colour(label):
-    return BACKEND_COLOURS.get(label, "tab:purple")
+    """The colour of the backend a label (e.g. 'sklearn_vb n_init=5') starts with."""
+    matches = [name for name in BACKEND_COLOURS if str(label).startswith(name)]
+    return BACKEND_COLOURS[max(matches, key=len)] if matches else "tab:purple"
 
 
 def plot_fitted_densities(dataset, fits):
@@ -110,11 +112,11 @@ def _ellipse(ax, mean, covariance, radius, colour):
 def plot_criteria_vs_k(summary, criteria):
     """Criterion (lower is better) against K, one line per backend, the chosen K starred.
 
-    summary: DataFrame with columns backend, n_components and the criteria (means over seeds).
+    summary: DataFrame with columns variant, n_components and the criteria (means over seeds).
     """
     fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 3.5), squeeze=False)
     for ax, criterion in zip(axes[0], criteria, strict=True):
-        for backend, rows in summary.groupby("backend"):
+        for backend, rows in summary.groupby("variant"):
             rows = rows.dropna(subset=[criterion]).sort_values("n_components")
             if rows.empty:
                 continue
@@ -144,15 +146,16 @@ def plot_loglik_histories(histories):
 
 def plot_singularity(table):
     """Smallest covariance eigenvalue (relative to the data variance) per run and backend."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, (backend, rows) in enumerate(table.groupby("backend")):
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * table["variant"].nunique()), 3.5))
+    for i, (backend, rows) in enumerate(table.groupby("variant")):
         values = rows["singular.min_eigenvalue_relative"].astype(float)
         ax.scatter(np.full(len(values), i), values.clip(lower=1e-18), color=_colour(backend),
                    marker="o")
         failed = rows["status"] == "failed"
         ax.scatter(np.full(int(failed.sum()), i), np.full(int(failed.sum()), 1e-18),
                    color=_colour(backend), marker="x", s=60)
-    ax.set_xticks(range(table["backend"].nunique()), sorted(table["backend"].unique()))
+    ax.set_xticks(range(table["variant"].nunique()), sorted(table["variant"].unique()),
+                  rotation=30, ha="right", fontsize="small")
     ax.set_yscale("log")
     ax.set_ylabel("smallest eigenvalue / data variance")
     ax.set_title("collapse: x = fit failed (no parameters)")

@@ -25,6 +25,7 @@ METRICS = {
     "param_error.covariances": "err cov", "ari": "ARI", "fit_seconds": "seconds",
 }
 CRITERIA = ["bic", "aic", "icl", "loo.looic"]
+MAX_PANELS, MAX_HISTORIES = 6, 12
 
 
 def load_table(source):
@@ -105,10 +106,10 @@ def mean_spread(values):
 
 
 def comparison_table(rows):
-    """Backend x K: mean ± sd over seeds of every metric, and the status counts."""
+    """Variant (backend and options) x K: mean ± sd over seeds of every metric, status counts."""
     lines = []
-    for (backend, k), group in rows.groupby(["backend", "n_components"]):
-        line = {"backend": backend, "K": int(k), "runs": len(group),
+    for (variant, k), group in rows.groupby(["variant", "n_components"]):
+        line = {"variant": variant, "K": int(k), "runs": len(group),
                 "status": ", ".join(f"{n} {s}" for s, n in group["status"].value_counts().items())}
         for column, label in METRICS.items():
             if column in group:
@@ -118,17 +119,17 @@ def comparison_table(rows):
 
 
 def criteria_summary(rows):
-    """Mean criteria per backend and K over successful runs."""
+    """Mean criteria per variant and K over successful runs."""
     present = [c for c in CRITERIA if c in rows and rows[c].notna().any()]
     ok = rows[rows["status"] != "failed"]
-    return ok.groupby(["backend", "n_components"])[present].mean().reset_index(), present
+    return ok.groupby(["variant", "n_components"])[present].mean().reset_index(), present
 
 
 def chosen_k(summary, criteria):
-    """The K each backend's criterion picks (the smallest value)."""
+    """The K each variant's criterion picks (the smallest value)."""
     lines = []
-    for backend, group in summary.groupby("backend"):
-        line = {"backend": backend}
+    for variant, group in summary.groupby("variant"):
+        line = {"variant": variant}
         for criterion in criteria:
             values = group.dropna(subset=[criterion])
             if not values.empty:
@@ -136,6 +137,27 @@ def chosen_k(summary, criteria):
                     values.loc[values[criterion].idxmin(), "n_components"])
         lines.append(line)
     return pd.DataFrame(lines)
+
+
+def selection_accuracy(table):
+    """Hit rate of every criterion for the true K, per data setting and variant; None when no
+    data setting has several K and a known true K."""
+    replicate = [c for c in ("dataset_metadata.seed", "seed") if c in table]
+    ok = table[(table["status"] != "failed") & table["true_components"].notna()]
+    present = [c for c in CRITERIA if c in ok and ok[c].notna().any()]
+    lines = []
+    for (setting, variant), rows in ok.groupby(["data_setting", "variant"]):
+        if rows["n_components"].nunique() < 2:
+            continue
+        line = {"data setting": setting, "variant": variant, "true K": int(
+            rows["true_components"].iloc[0])}
+        for criterion in present:
+            picks = [group.loc[group[criterion].idxmin(), "n_components"]
+                     for _, group in rows.dropna(subset=[criterion]).groupby(replicate)]
+            hits = sum(int(k) == line["true K"] for k in picks)
+            line[criterion.split(".")[0].upper()] = f"{hits}/{len(picks)}"
+        lines.append(line)
+    return pd.DataFrame(lines) if lines else None
 
 
 def _record(base, run_dir):
@@ -169,23 +191,25 @@ def add_dataset_section(report, name, rows, base):
             report.table(chosen_k(summary, present))
     k = _main_k(rows)
     first = rows[(rows["n_components"] == k) & (rows["status"] != "failed")]
-    first = first.sort_values("seed").groupby("backend").head(1)
+    first = first.sort_values("seed").groupby("variant").head(1).head(MAX_PANELS)
     if first.empty:
+        add_singularity_section(report, name, rows)
         return
-    records = {row.backend: _record(base, row.run_dir) for row in first.itertuples()}
+    records = {row.variant: _record(base, row.run_dir) for row in first.itertuples()}
     dataset = load_spec_dataset(next(iter(records.values()))["provenance"]["config"]["dataset"])
     if dataset.n_features <= 2:
-        fits = [(backend, *_params(record)) for backend, record in records.items()]
+        fits = [(variant, *_params(record)) for variant, record in records.items()]
         report.figure(plots.plot_fitted_densities(dataset, fits),
-                      f"{name}: fits at K = {k} (first seed of each backend)")
-    em = rows[(rows["backend"] == "em") & (rows["n_components"] == k)]
-    histories = [(f"seed {row.seed}", json.loads(row.loglik_history))
+                      f"{name}: fits at K = {k} (first seed of each variant)")
+    em = rows[(rows["backend"] == "em") & (rows["n_components"] == k)].head(MAX_HISTORIES)
+    histories = [(f"{row.variant}, seed {row.seed}", json.loads(row.loglik_history))
                  for row in em.itertuples() if isinstance(row.loglik_history, str)]
     if histories:
         report.figure(plots.plot_loglik_histories(histories),
                       f"{name}: EM log-likelihood after every iteration (K = {k})")
-    if "pymc" in records:
-        add_pymc_section(report, name, rows, base, records["pymc"], dataset, k)
+    pymc = [record for record in records.values() if record["backend"] == "pymc"]
+    if pymc:
+        add_pymc_section(report, name, rows, base, pymc[0], dataset, k)
     add_singularity_section(report, name, rows)
 
 
@@ -197,7 +221,7 @@ def add_pymc_section(report, name, rows, base, record, dataset, k):
 
     pymc = rows[rows["backend"] == "pymc"]
     columns = [c for c in pymc.columns if c.startswith("diagnostics.")]
-    table = pymc[["n_components", "seed", "status", *columns]].rename(
+    table = pymc[["variant", "n_components", "seed", "status", *columns]].rename(
         columns=lambda c: c.replace("diagnostics.", ""))
     report.heading(f"{name}: PyMC diagnostics", 3)
     report.table(table.round(4))
@@ -218,7 +242,7 @@ def add_pymc_section(report, name, rows, base, record, dataset, k):
 
 def add_singularity_section(report, name, rows):
     """Per run: outcome, smallest eigenvalue, smallest weight x N, collapse, backend error."""
-    columns = {"backend": "backend", "n_components": "K", "seed": "seed", "status": "status",
+    columns = {"variant": "variant", "n_components": "K", "seed": "seed", "status": "status",
                "singular.min_eigenvalue_relative": "min eig / var",
                "singular.min_weight_n": "min weight x N",
                "singular.collapse.iteration": "collapse at", "singular.n_resets": "resets",
@@ -236,6 +260,9 @@ def add_singularity_section(report, name, rows):
 def build_report(source, output_dir, title="gmmlab report", command=None):
     """Write report.html and report.md (and figure_NN.png) into ``output_dir``."""
     table, base = load_table(source)
+    for column, fallback in (("variant", "backend"), ("data_setting", "dataset")):
+        if column not in table:
+            table[column] = table[fallback]
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for old in output_dir.glob("figure_*.png"):
@@ -249,7 +276,13 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
     report.paragraph("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     counts = table["status"].value_counts().to_dict()
     report.paragraph(f"{len(table)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    for name, rows in table.groupby("dataset", sort=False):
+    accuracy = selection_accuracy(table)
+    if accuracy is not None:
+        report.heading("How often each criterion picks the true K")
+        report.paragraph("Per data setting and variant: runs (replicates x fitting seeds) whose "
+                         "criterion minimum falls on the true K, over all such runs.")
+        report.table(accuracy)
+    for name, rows in table.groupby("data_setting", sort=False):
         add_dataset_section(report, name, rows, base)
     (output_dir / "report.md").write_text(report.markdown())
     (output_dir / "report.html").write_text(report.html(title))

@@ -116,12 +116,27 @@ def run(cfg):
         print(f"[gmmlab] skipped (already done): {output_dir}")
         return previous
     spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True, throw_on_missing=True)
+    spec["variant"], spec["data_setting"] = describe_run(overrides, hydra_config.runtime.choices)
     record = run_job(spec, output_dir, overrides)
     print(summary_table(record))
     print(f"[gmmlab] result: {output_dir / 'result.json'}")
     if record["status"] == "failed" and hydra_config.mode == RunMode.RUN:
         sys.exit(1)
     return record
+
+
+def describe_run(overrides, choices):
+    """Labels for reports: the method variant (backend config and its overridden options,
+    reg_covar, covariance_type) and the data setting (data set and its overridden options,
+    replicate seeds excluded), e.g. ('em_stop n_init=10', 'synthetic n_samples=100')."""
+    method, data = [choices["backend"]], [choices["dataset"]]
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.startswith("backend.") or key in ("reg_covar", "covariance_type"):
+            method.append(f"{key.removeprefix('backend.')}={value}")
+        elif key.startswith("dataset.") and not key.endswith("seed"):
+            data.append(f"{key.removeprefix('dataset.').removeprefix('options.')}={value}")
+    return " ".join(method), " ".join(data)
 
 
 def main():

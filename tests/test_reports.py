@@ -31,12 +31,13 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
     for image in images:
         assert (sweep / "out" / image).stat().st_size > 1000
     tables = pd.read_html(sweep / "out" / "report.html")
-    comparison = tables[0]
+    accuracy, comparison, chosen = tables[:3]
+    assert len(accuracy) == 3 and (accuracy["true K"] == 3).all()
+    assert accuracy.loc[accuracy["variant"] == "em", "BIC"].item() == "2/2"
     assert len(comparison) == 6  # 3 backends x 2 values of K
-    assert set(comparison["backend"]) == {"em", "sklearn", "pymc"}
+    assert set(comparison["variant"]) == {"em", "sklearn", "pymc_quick"}
     assert (comparison["runs"] == 2).all()
-    chosen = tables[1]
-    assert len(chosen) == 3 and chosen.loc[chosen["backend"] == "em", "BIC"].item() == 3
+    assert len(chosen) == 3 and chosen.loc[chosen["variant"] == "em", "BIC"].item() == 3
     singular = [t for t in tables if "min eig / var" in t.columns][0]
     assert len(singular) == 12
     markdown = (sweep / "out" / "report.md").read_text()
