@@ -230,6 +230,26 @@ def _synthetic(n_components=3, n_features=2, n_samples=500, separation=3.0, imba
         "condition_number": condition_number})
 
 
+def _few_distinct(n_distinct=3, repeats=10):
+    """Distinct 2-D points, each repeated: K > n_distinct components must collapse."""
+    points = np.random.RandomState(0).uniform(-3, 3, (n_distinct, 2))
+    return Dataset("few_distinct", np.repeat(points, repeats, axis=0), ("x0", "x1"),
+                   f"{n_distinct} distinct points of RandomState(0).uniform(-3, 3), each repeated "
+                   f"{repeats} times", labels=np.repeat(np.arange(n_distinct), repeats),
+                   metadata={"n_distinct": n_distinct, "repeats": repeats})
+
+
+def _line(n_blob=60, n_line=8, seed=0):
+    """A 2-D standard normal blob plus points exactly on the line y = 2x - 3 beside it."""
+    blob = np.random.RandomState(seed).standard_normal((n_blob, 2))
+    t = np.linspace(-1, 1, n_line)
+    X = np.vstack([blob, np.column_stack([t + 3, 2 * t + 3])])
+    return Dataset("line", X, ("x0", "x1"),
+                   f"{n_blob} standard normal points and {n_line} points exactly on y = 2x - 3 "
+                   "(a component there has a rank-one covariance)",
+                   labels=np.repeat([0, 1], [n_blob, n_line]), metadata={"seed": seed})
+
+
 # ------------------------------------------------------------------ shipped real data
 
 _DATA = resources.files("gmmlab") / "data"
@@ -361,6 +381,8 @@ REGISTRY = {
     "tutorial_2d": _tutorial_2d,
     "stretched_blobs": _stretched_blobs,
     "synthetic": _synthetic,
+    "few_distinct": _few_distinct,
+    "line": _line,
     "faithful": _faithful,
     "faithful_eruptions": _faithful_eruptions,
     "faithful_140": _faithful_140,

@@ -219,22 +219,28 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         On success, the parameters gain their ``precisions_cholesky``. Component is None for
         the tied covariance.
         """
-        covariances = params["covariances"]
-        if not np.all(np.isfinite(covariances)):
-            component = None if self.covariance_type == "tied" else int(
-                np.argmax(~np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)))
-            return component, np.nan
-        eigenvalues = gaussian.smallest_eigenvalues(covariances, self.covariance_type)
-        worst = int(np.argmin(eigenvalues))
-        component = None if self.covariance_type == "tied" else worst
-        if eigenvalues[worst] <= self._threshold:
-            return component, eigenvalues[worst]
+        found = self._degenerate(params["covariances"])
+        if found is not None:
+            return found
         try:
             params["precisions_cholesky"] = gaussian.precisions_cholesky(
-                covariances, self.covariance_type
+                params["covariances"], self.covariance_type
             )
         except np.linalg.LinAlgError:
-            return component, eigenvalues[worst]
+            return self._degenerate(params["covariances"], threshold=np.inf)
+        return None
+
+    def _degenerate(self, covariances, threshold=None):
+        """(component, smallest eigenvalue) of the worst covariance if it is non-finite or its
+        smallest eigenvalue is at most the threshold (default: singular_tol x data scale)."""
+        threshold = self._threshold if threshold is None else threshold
+        if not np.all(np.isfinite(covariances)):
+            bad = ~np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)
+            return (None if self.covariance_type == "tied" else int(np.argmax(bad))), np.nan
+        eigenvalues = gaussian.smallest_eigenvalues(covariances, self.covariance_type)
+        worst = int(np.argmin(eigenvalues))
+        if eigenvalues[worst] <= threshold:
+            return (None if self.covariance_type == "tied" else worst), eigenvalues[worst]
         return None
 
     def _reset(self, X, params, found, rng, iteration):
@@ -274,7 +280,6 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_parameters(self, X, rng):
         """theta_0: an M-step on the responsibilities of ``init_params``, then the user's inits."""
-        N, D = X.shape
         if all(p is not None for p in (self.weights_init, self.means_init, self.precisions_init)):
             params = dict(weights=np.asarray(self.weights_init, dtype=float),
                           means=np.asarray(self.means_init, dtype=float))
@@ -292,8 +297,9 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
             params["covariances"] = gaussian.covariances_from_cholesky(
                 precisions_chol, self.covariance_type
             )
-            return params
-        found = self._find_collapse(params)
+            found = self._degenerate(params["covariances"])
+        else:
+            found = self._find_collapse(params)
         if found is not None:
             if self.singular != "reset":
                 raise SingularCovarianceError(found[0], 0, found[1])

@@ -7,6 +7,8 @@
 * clustering agreement (ARI, NMI) and singularity indicators.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 from scipy import linalg
 from scipy.optimize import linear_sum_assignment
@@ -251,6 +253,12 @@ def evaluate(result, dataset, alignment_cost_name="means"):
         X, result.weights, result.means, result.covariances, criteria["loglik"])
     if result.draws is not None:
         report |= _posterior_metrics(result, dataset)
+        if dataset.truth is not None:
+            # The posterior mean of the draws as sampled, before relabelling.
+            naive = SimpleNamespace(**result.draws["naive"])
+            aligned = align(naive, dataset.truth, alignment_cost_name)
+            report["param_error_naive"] = {k: aligned[k] for k in ("weights", "means",
+                                                                   "covariances")}
     return report
 
 

@@ -22,7 +22,8 @@ from gmmlab.results import collect
 METRICS = {
     "loglik_per_sample": "loglik/N", "test_loglik_per_sample": "test loglik/N", "bic": "BIC",
     "param_error.weights": "err weights", "param_error.means": "err means",
-    "param_error.covariances": "err cov", "ari": "ARI", "fit_seconds": "seconds",
+    "param_error.covariances": "err cov", "param_error_naive.means": "err means (naive)",
+    "ari": "ARI", "fit_seconds": "seconds",
 }
 CRITERIA = ["bic", "aic", "icl", "loo.looic"]
 MAX_PANELS, MAX_HISTORIES = 6, 12

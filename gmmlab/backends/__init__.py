@@ -74,6 +74,29 @@ def fit(name, X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, *
     return result
 
 
+def spike_start(X, n_components, covariance_type, variance, seed):
+    """Initial parameters with component 0 on the first sample, variance ``variance``.
+
+    The classic unbounded likelihood: as that variance -> 0, pi_0 N(x_1 | x_1, variance I)
+    -> infinity. The other components sit on random samples with the data covariance.
+    Returns weights_init, means_init, precisions_init for EM or scikit-learn.
+    """
+    N, D = X.shape
+    K = n_components
+    means = X[np.random.RandomState(seed).choice(np.arange(1, N), K - 1, replace=False)]
+    data_variance = np.atleast_2d(np.cov(X.T))
+    precision = np.linalg.inv(data_variance)  # of the data covariance, once
+    spike = np.full(D, 1.0 / variance)
+    precisions = {
+        "full": np.stack([np.diag(spike)] + [precision] * (K - 1)),
+        "tied": precision,
+        "diag": np.vstack([spike] + [1 / np.diag(data_variance)] * (K - 1)),
+        "spherical": np.array([1.0 / variance] + [1 / np.diag(data_variance).mean()] * (K - 1)),
+    }[covariance_type]
+    return dict(weights_init=np.full(K, 1.0 / K), means_init=np.vstack([X[:1], means]),
+                precisions_init=precisions)
+
+
 def _failed(name, n_components, covariance_type, error):
     message = f"{type(error).__name__}: {error}"
     singular = {"backend_error": message} if _is_singular_error(error) else {}

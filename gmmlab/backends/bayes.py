@@ -174,7 +174,8 @@ def summarise_posterior(idata, X, relabel="pivot"):
         draws={"weights": relabelled["weights"], "means": relabelled["means"],
                "covariances": relabelled["covariances"], "permutations": permutations,
                "weights_sd": relabelled["weights"].std(axis=0),
-               "means_sd": relabelled["means"].std(axis=0)},
+               "means_sd": relabelled["means"].std(axis=0),
+               "naive": {name: value.mean(axis=0) for name, value in flat.items()}},
         diagnostics=diagnostics,
     )
 

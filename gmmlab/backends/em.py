@@ -3,16 +3,23 @@
 import warnings
 
 from gmmlab import gaussian
-from gmmlab.backends import FitResult
+from gmmlab.backends import FitResult, spike_start
 from gmmlab.em import ConvergenceWarning, EMGaussianMixture
 
 
 def fit_em(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_iter=100,
-           tol=1e-3, init_params="kmeans", singular="error"):
-    """EM with restarts; a collapse under singular='stop' gives status 'singular'."""
+           tol=1e-3, init_params="kmeans", singular="error", spike_variance=None):
+    """EM with restarts; a collapse under singular='stop' gives status 'singular'.
+
+    spike_variance: start component 0 on the first sample with this variance (the unbounded
+    likelihood case, see :func:`gmmlab.backends.spike_start`).
+    """
+    start = {} if spike_variance is None else spike_start(
+        X, n_components, covariance_type, spike_variance, seed)
     model = EMGaussianMixture(n_components, covariance_type=covariance_type, tol=tol,
                               reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
-                              init_params=init_params, random_state=seed, singular=singular)
+                              init_params=init_params, random_state=seed, singular=singular,
+                              **start)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)

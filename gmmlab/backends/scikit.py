@@ -7,15 +7,17 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 from gmmlab import gaussian
-from gmmlab.backends import FitResult
+from gmmlab.backends import FitResult, spike_start
 
 
 def fit_sklearn(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_iter=100,
-                tol=1e-3, init_params="kmeans"):
-    """Maximum likelihood by scikit-learn's EM."""
+                tol=1e-3, init_params="kmeans", spike_variance=None):
+    """Maximum likelihood by scikit-learn's EM (``spike_variance`` as for the em backend)."""
+    start = {} if spike_variance is None else spike_start(
+        X, n_components, covariance_type, spike_variance, seed)
     model = GaussianMixture(n_components, covariance_type=covariance_type, tol=tol,
                             reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
-                            init_params=init_params, random_state=seed)
+                            init_params=init_params, random_state=seed, **start)
     return _result("sklearn", model, X)
 
 
