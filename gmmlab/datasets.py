@@ -8,6 +8,7 @@ numbers. ``load_dataset(name, **options)`` is the one entry point; ``available()
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -262,8 +263,9 @@ def shipped_checksums():
     return dict(table)
 
 
-def _shipped(file_name, name, provenance, columns=None, scale=1.0):
-    """Load a shipped CSV after checking its sha256 against SOURCES.md."""
+def _shipped(name):
+    """Load a shipped data set after checking its file's sha256 against SOURCES.md."""
+    file_name, columns, provenance = SHIPPED[name]
     raw = (_DATA / file_name).read_bytes()
     expected = shipped_checksums()[file_name]
     actual = hashlib.sha256(raw).hexdigest()
@@ -273,52 +275,35 @@ def _shipped(file_name, name, provenance, columns=None, scale=1.0):
     frame = pd.read_csv(_DATA / file_name)
     if columns is not None:
         frame = frame[list(columns)]
-    return Dataset(name, frame.to_numpy(dtype=float) * scale, tuple(frame.columns),
+    return Dataset(name, frame.to_numpy(dtype=float), tuple(frame.columns),
                    f"{provenance} (gmmlab/data/{file_name}, sha256 {actual[:12]}..., "
                    f"see gmmlab/data/SOURCES.md)")
 
 
-def _faithful():
-    return _shipped("faithful.csv", "faithful",
-                    "Old Faithful geyser, R datasets::faithful (Härdle 1991; Azzalini & Bowman "
-                    "1990): eruption time and waiting time, minutes")
-
-
-def _faithful_eruptions():
-    return _shipped("faithful.csv", "faithful_eruptions",
-                    "Old Faithful eruption times alone (R datasets::faithful)",
-                    columns=["eruptions"])
-
-
-def _faithful_140():
-    return _shipped("faithful_eruptions_140.csv", "faithful_140",
-                    "The 140 eruption times of the tutorial 'Gaussian Mixture Models from "
-                    "scratch' (its own sample, not a prefix of R's faithful)")
-
-
-def _galaxies():
-    return _shipped("galaxies_rg1997.csv", "galaxies",
-                    "Galaxy velocities in 1000 km/s as analysed by Richardson & Green (1997), "
-                    "observation 78 = 26.960 (the default: the corrected value of the mixture "
-                    "literature, on a scale where reg_covar defaults make sense)")
-
-
-def _galaxies_mass():
-    return _shipped("galaxies.csv", "galaxies_mass",
-                    "Galaxy velocities in km/s, R MASS::galaxies (Roeder 1990), with the typo "
-                    "26690 for observation 78 that ?galaxies documents")
-
-
-def _acidity():
-    return _shipped("acidity.csv", "acidity",
-                    "Log acidity index of 155 Wisconsin lakes (Crawford et al. 1992; "
-                    "Richardson & Green 1997)")
-
-
-def _enzyme():
-    return _shipped("enzyme.csv", "enzyme",
-                    "Enzymatic activity in the blood of 245 individuals (Bechtel et al. 1993; "
-                    "Richardson & Green 1997)")
+# name -> (shipped file, columns or None for all, provenance)
+SHIPPED = {
+    "faithful": ("faithful.csv", None,
+                 "Old Faithful geyser, R datasets::faithful (Härdle 1991; Azzalini & Bowman "
+                 "1990): eruption time and waiting time, minutes"),
+    "faithful_eruptions": ("faithful.csv", ["eruptions"],
+                           "Old Faithful eruption times alone (R datasets::faithful)"),
+    "faithful_140": ("faithful_eruptions_140.csv", None,
+                     "The 140 eruption times of the tutorial 'Gaussian Mixture Models from "
+                     "scratch' (its own sample, not a prefix of R's faithful)"),
+    "galaxies": ("galaxies_rg1997.csv", None,
+                 "Galaxy velocities in 1000 km/s as analysed by Richardson & Green (1997), "
+                 "observation 78 = 26.960 (the default: the corrected value of the mixture "
+                 "literature, on a scale where reg_covar defaults make sense)"),
+    "galaxies_mass": ("galaxies.csv", None,
+                      "Galaxy velocities in km/s, R MASS::galaxies (Roeder 1990), with the typo "
+                      "26690 for observation 78 that ?galaxies documents"),
+    "acidity": ("acidity.csv", None,
+                "Log acidity index of 155 Wisconsin lakes (Crawford et al. 1992; "
+                "Richardson & Green 1997)"),
+    "enzyme": ("enzyme.csv", None,
+               "Enzymatic activity in the blood of 245 individuals (Bechtel et al. 1993; "
+               "Richardson & Green 1997)"),
+}
 
 
 def _iris():
@@ -383,13 +368,7 @@ REGISTRY = {
     "synthetic": _synthetic,
     "few_distinct": _few_distinct,
     "line": _line,
-    "faithful": _faithful,
-    "faithful_eruptions": _faithful_eruptions,
-    "faithful_140": _faithful_140,
-    "galaxies": _galaxies,
-    "galaxies_mass": _galaxies_mass,
-    "acidity": _acidity,
-    "enzyme": _enzyme,
+    **{name: partial(_shipped, name) for name in SHIPPED},
     "iris": _iris,
     "csv": load_csv,
 }
