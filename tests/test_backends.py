@@ -91,3 +91,35 @@ def test_bad_requests_raise_before_fitting():
 def test_pymc_asks_for_an_installed_sampler():
     result = backends.fit("pymc", load_dataset("tutorial_1d").X, 2, sampler="blackjax")
     assert result.status == "failed" and "sampler must be one of" in result.message
+
+
+def test_pymc_names_a_sampler_that_is_not_installed():
+    result = backends.fit("pymc", load_dataset("tutorial_1d").X, 2, sampler="nutpie")
+    assert result.status == "failed"
+    assert "sampler='nutpie' is not installed; pip install nutpie" in result.message
+
+
+def test_pymc_advi_and_stephens_relabelling():
+    data = load_dataset("tutorial_1d")
+    mle = backends.fit("em", data.X, 3, seed=0, **TIGHT)
+    advi = backends.fit("pymc", data.X, 3, seed=2, inference="advi", advi_iterations=5000,
+                        draws=200, chains=1, relabel="stephens")
+    assert advi.status == "ok", advi.message
+    assert advi.diagnostics["inference"] == "advi" and advi.diagnostics["relabel"] == "stephens"
+    aligned = metrics.align(advi, mle)
+    # Mean-field ADVI (Adam, 5000 steps) lands near the MLE: stated tolerances weights 0.05
+    # (L1), means 0.1 (RMSE), covariances 30 % (relative Frobenius).
+    assert aligned["weights"] < 0.05 and aligned["means"] < 0.1
+    assert aligned["covariances"] < 0.3
+
+
+@pytest.mark.slow
+def test_pymc_larger_check_on_faithful_with_four_chains():
+    data = load_dataset("faithful")
+    mle = backends.fit("em", data.X, 2, seed=0, **TIGHT)
+    result = backends.fit("pymc", data.X, 2, seed=5, chains=4, tune=1000, draws=1000)
+    assert result.diagnostics["max_rhat"] <= 1.01 and result.diagnostics["divergences"] == 0
+    assert result.diagnostics["min_ess_bulk"] > 1000
+    aligned = metrics.align(result, mle)
+    order = np.array(aligned["permutation"])
+    assert (np.abs(result.means[order] - mle.means) / result.draws["means_sd"][order]).max() < 3

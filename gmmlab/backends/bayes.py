@@ -91,7 +91,8 @@ def _cholesky_factors(pm, pt, covariance_type, K, D, scales, eta):
 
 def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
              sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9, cores=1,
-             ordered=True, relabel="pivot", advi_iterations=20_000, alpha=1.0, mean_scale=2.0,
+             ordered=True, relabel="pivot", advi_iterations=20_000, advi_learning_rate=0.01,
+             alpha=1.0, mean_scale=2.0,
              sigma_scale=1.0, eta=2.0):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
@@ -118,7 +119,8 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
                               compute_convergence_checks=False)
         else:
             approximation = pm.fit(n=advi_iterations, method="advi", random_seed=seed,
-                                   start=start, progressbar=False)
+                                   start=start, progressbar=False,
+                                   obj_optimizer=pm.adam(learning_rate=advi_learning_rate))
             idata = approximation.sample(draws * chains, random_seed=seed)
         pm.compute_log_likelihood(idata, progressbar=False)
     sampling_seconds = time.perf_counter() - started
