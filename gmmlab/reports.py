@@ -143,6 +143,8 @@ def chosen_k(summary, criteria):
 def selection_accuracy(table):
     """Hit rate of every criterion for the true K, per data setting and variant; None when no
     data setting has several K and a known true K."""
+    if "true_components" not in table:
+        return None
     replicate = [c for c in ("dataset_metadata.seed", "seed") if c in table]
     ok = table[(table["status"] != "failed") & table["true_components"].notna()]
     present = [c for c in CRITERIA if c in ok and ok[c].notna().any()]
@@ -222,8 +224,8 @@ def add_pymc_section(report, name, rows, base, record, dataset, k):
 
     pymc = rows[rows["backend"] == "pymc"]
     columns = [c for c in pymc.columns if c.startswith("diagnostics.")]
-    table = pymc[["variant", "n_components", "seed", "status", *columns]].rename(
-        columns=lambda c: c.replace("diagnostics.", ""))
+    table = pymc[["variant", "n_components", "seed", "status", *columns]].dropna(
+        axis=1, how="all").rename(columns=lambda c: c.replace("diagnostics.", ""))
     report.heading(f"{name}: PyMC diagnostics", 3)
     report.table(table.round(4))
     path = Path(base) / rows.loc[(rows["backend"] == "pymc") & (rows["n_components"] == k)
