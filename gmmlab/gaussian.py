@@ -62,7 +62,7 @@ def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type):
         "tied": _covariance_tied,
         "diag": _covariances_diag,
         "spherical": _covariances_spherical,
-    }[covariance_type](X, resp, nk, means, reg_covar)
+    }[covariance_type](X, resp, nk, reg_covar)
     return nk, means, covariances
 
 
@@ -82,45 +82,50 @@ def quadratic_features(X):
     return phi
 
 
-def _covariances_full(X, resp, nk, means, reg_covar):
-    """Sigma_k = sum_n r_nk phi(x_n) / N_k - mu_k mu_k^T (+ reg_covar I), unpacked: (K, D, D).
+def _covariances_full(X, resp, nk, reg_covar):
+    """Sigma_k = sum_n r_nk phi(x_n) / N_k - m_k m_k^T (+ reg_covar I), unpacked: (K, D, D).
 
-    The scatter of every component is one product phi(X) R over blocks of samples, with X
-    centred on the data mean to keep the cancellation in the subtraction small.
+    With x centred on the data mean c and m_k = sum_n r_nk (x_n - c) / N_k (mu_k - c, and 0 for
+    an empty component, whose covariance is then reg_covar I as in the two-pass formula). The
+    scatter of every component is one product phi(X) R over blocks of samples; the centring
+    keeps the cancellation in the subtraction small.
     """
     N, D = X.shape
     centre = X.mean(axis=0)
     rows, cols = np.triu_indices(D)
     scatter = np.zeros((len(rows), resp.shape[1]))
+    first = np.zeros((D, resp.shape[1]))
     for block in sample_blocks(N, len(rows)):
-        scatter += quadratic_features(X[block] - centre) @ resp[block]
+        Xc = X[block] - centre
+        scatter += quadratic_features(Xc) @ resp[block]
+        first += Xc.T @ resp[block]
     covariances = np.empty((resp.shape[1], D, D))
     covariances[:, rows, cols] = covariances[:, cols, rows] = (scatter / nk).T
-    offsets = means - centre
+    offsets = (first / nk).T
     covariances -= offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
     covariances[:, np.arange(D), np.arange(D)] += reg_covar
     return covariances
 
 
-def _covariance_tied(X, resp, nk, means, reg_covar):
+def _covariance_tied(X, resp, nk, reg_covar):
     """Sigma = (X^T X - sum_k N_k mu_k mu_k^T) / N + reg_covar * I, centred on the data mean."""
-    centre = X.mean(axis=0)
-    Xc, offsets = X - centre, means - centre
+    Xc = X - X.mean(axis=0)
+    offsets = resp.T @ Xc / nk[:, np.newaxis]
     covariance = (Xc.T @ Xc - (nk * offsets.T) @ offsets) / nk.sum()
     covariance = (covariance + covariance.T) / 2
     covariance.flat[:: X.shape[1] + 1] += reg_covar
     return covariance
 
 
-def _covariances_diag(X, resp, nk, means, reg_covar):
+def _covariances_diag(X, resp, nk, reg_covar):
     """sigma_kd^2 = sum_n r_nk x_nd^2 / N_k - mu_kd^2 + reg_covar, centred on the data mean."""
-    centre = X.mean(axis=0)
-    Xc, offsets = X - centre, means - centre
+    Xc = X - X.mean(axis=0)
+    offsets = resp.T @ Xc / nk[:, np.newaxis]
     return resp.T @ (Xc * Xc) / nk[:, np.newaxis] - offsets**2 + reg_covar
 
 
-def _covariances_spherical(X, resp, nk, means, reg_covar):
-    return _covariances_diag(X, resp, nk, means, reg_covar).mean(axis=1)
+def _covariances_spherical(X, resp, nk, reg_covar):
+    return _covariances_diag(X, resp, nk, reg_covar).mean(axis=1)
 
 
 def smallest_eigenvalues(covariances, covariance_type):

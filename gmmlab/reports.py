@@ -252,12 +252,38 @@ def add_singularity_section(report, name, rows):
                "singular.backend_error": "backend error"}
     present = {c: label for c, label in columns.items() if c in rows}
     table = rows[list(present)].rename(columns=present)
+    table.insert(4, "outcome", [outcome(row) for _, row in rows.iterrows()])
     if "backend error" in table:
         table["backend error"] = table["backend error"].fillna("").str.slice(0, 80)
     report.heading(f"{name}: singularity", 3)
     report.table(table)
     if "singular.min_eigenvalue_relative" in rows:
         report.figure(plots.plot_singularity(rows), f"{name}: smallest covariance eigenvalue")
+
+
+def outcome(row):
+    """One phrase for what a fit did at a collapse: error raised (where), stopped, re-seeded,
+    held at the reg_covar floor, kept away by the prior, or converged normally."""
+    error = str(row.get("singular.backend_error") or row.get("message") or "")
+    if row["status"] == "failed":
+        if "at initialisation" in error:
+            return "error at initialisation"
+        if "iteration" in error:
+            return "error at iteration " + error.split("iteration ")[1].split(":")[0]
+        return "error: ill-defined covariance" if "ill-defined" in error else "failed"
+    if row["status"] == "singular":
+        return f"collapsed, stopped at iteration {int(row['singular.collapse.iteration'])}"
+    resets = row.get("singular.n_resets")
+    if resets is not None and resets == resets and resets > 0:
+        return f"re-seeded {int(resets)} time(s)"
+    smallest = row.get("singular.min_eigenvalue_relative")
+    floor = row["reg_covar"] / row["singular.min_eigenvalue"] * smallest if (
+        smallest == smallest and row.get("singular.min_eigenvalue")) else None
+    if floor is not None and row["reg_covar"] > 0 and smallest <= 2 * floor:
+        return "held at the reg_covar floor"
+    if row["backend"] == "pymc":
+        return "posterior kept away by its prior"
+    return "converged"
 
 
 def build_report(source, output_dir, title="gmmlab report", command=None):

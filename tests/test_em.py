@@ -279,3 +279,24 @@ def test_fit_predict_equals_fit_then_predict():
     X = load_dataset("stretched_blobs").X
     labels = EMGaussianMixture(3, random_state=2).fit_predict(X)
     assert np.array_equal(labels, EMGaussianMixture(3, random_state=2).fit(X).predict(X))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_matches_the_two_pass_formula_even_for_an_empty_component(covariance_type):
+    from gmmlab import gaussian
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((50, 3)) + 40.0  # far from the origin: cancellation would show
+    resp = rng.uniform(size=(50, 3))
+    resp[:, 2] = 0.0  # an empty component
+    resp /= resp.sum(axis=1, keepdims=True)
+    nk, means, covariances = gaussian.estimate_gaussian_parameters(X, resp, 1e-3, covariance_type)
+    two_pass = np.stack([(resp[:, k] * (X - means[k]).T) @ (X - means[k]) / nk[k]
+                         for k in range(3)])
+    expected = {
+        "full": two_pass + 1e-3 * np.eye(3),
+        "tied": (nk[:, None, None] * two_pass).sum(axis=0) / nk.sum() + 1e-3 * np.eye(3),
+        "diag": np.diagonal(two_pass, axis1=1, axis2=2) + 1e-3,
+        "spherical": np.diagonal(two_pass, axis1=1, axis2=2).mean(axis=1) + 1e-3,
+    }[covariance_type]
+    np.testing.assert_allclose(covariances, expected, rtol=1e-9, atol=1e-12)
