@@ -276,10 +276,7 @@ def outcome(row):
     resets = row.get("singular.n_resets")
     if resets is not None and resets == resets and resets > 0:
         return f"re-seeded {int(resets)} time(s)"
-    smallest = row.get("singular.min_eigenvalue_relative")
-    floor = row["reg_covar"] / row["singular.min_eigenvalue"] * smallest if (
-        smallest == smallest and row.get("singular.min_eigenvalue")) else None
-    if floor is not None and row["reg_covar"] > 0 and smallest <= 2 * floor:
+    if 0 < row["reg_covar"] and row.get("singular.min_eigenvalue", np.nan) <= 2 * row["reg_covar"]:
         return "held at the reg_covar floor"
     if row["backend"] == "pymc":
         return "posterior kept away by its prior"

@@ -43,3 +43,26 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
     markdown = (sweep / "out" / "report.md").read_text()
     assert markdown.count("![") == len(images)
     assert "Versions: gmmlab" in markdown and "gmmlab-report" in markdown
+
+
+@pytest.mark.parametrize("row, expected", [
+    ({"status": "failed", "singular.backend_error": "SingularCovarianceError: Covariance of "
+      "component 1 became singular at initialisation: ..."}, "error at initialisation"),
+    ({"status": "failed", "message": "SingularCovarianceError: Covariance of component 0 became "
+      "singular at iteration 8: smallest eigenvalue 1e-16"}, "error at iteration 8"),
+    ({"status": "failed", "singular.backend_error": "ValueError: ... ill-defined empirical "
+      "covariance ..."}, "error: ill-defined covariance"),
+    ({"status": "singular", "singular.collapse.iteration": 7.0},
+     "collapsed, stopped at iteration 7"),
+    ({"status": "ok", "singular.n_resets": 3.0, "reg_covar": 0.0}, "re-seeded 3 time(s)"),
+    ({"status": "ok", "reg_covar": 1e-3, "singular.min_eigenvalue": 1.2e-3, "backend": "em"},
+     "held at the reg_covar floor"),
+    ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue": 0.2, "backend": "pymc"},
+     "posterior kept away by its prior"),
+    ({"status": "ok", "reg_covar": 1e-6, "singular.min_eigenvalue": 0.2, "backend": "sklearn"},
+     "converged"),
+])
+def test_singularity_outcome_phrases(row, expected):
+    from gmmlab.reports import outcome
+
+    assert outcome(pd.Series(row)) == expected
