@@ -149,7 +149,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        return self._e_step(X, self._get_parameters())[1].argmax(axis=1)
+        return best["labels"]
 
     def _run_em(self, X, params, rng, lower_bound):
         """One restart: E- and M-steps from ``params`` until |change of lower bound| < tol."""
@@ -182,12 +182,14 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
                 converged = True
                 break
         if collapse is None:
-            history.append(self._e_step(X, params)[0].sum())
-        else:
+            log_prob_norm, resp = self._e_step(X, params)
+            history.append(log_prob_norm.sum())
+        else:  # resp is still that of the kept parameters
             n_iter -= 1
             lower_bound = history[-1] / N
         return dict(params=params, converged=converged, n_iter=n_iter, lower_bound=lower_bound,
-                    lower_bounds=lower_bounds, history=np.array(history), collapse=collapse)
+                    lower_bounds=lower_bounds, history=np.array(history), collapse=collapse,
+                    labels=resp.argmax(axis=1))
 
     def _e_step(self, X, params):
         """log p(x_n) (N,) and responsibilities r_nk (N, K) under ``params``.
