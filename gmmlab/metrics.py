@@ -49,7 +49,8 @@ def responsibilities(X, weights, means, covariances):
 
 
 def information_criteria(X, weights, means, covariances, covariance_type):
-    """loglik (total), n_params, BIC = -2 l + p log N, AIC = -2 l + 2 p, ICL = BIC + 2 EN.
+    """loglik (total), n_params, BIC = -2 l + p log N, AIC = -2 l + 2 p, ICL = BIC + 2 EN, and
+    the MAP labels argmax_k r_nk.
 
     EN = -sum_nk r_nk log r_nk is the entropy of the responsibilities (Biernacki, Celeux &
     Govaert 2000): ICL penalises overlapping components that BIC tolerates. All are "lower is
@@ -57,14 +58,16 @@ def information_criteria(X, weights, means, covariances, covariance_type):
     """
     N, D = np.shape(X)
     K = len(weights)
-    loglik = float(log_likelihood_per_sample(X, weights, means, covariances).sum())
-    resp = responsibilities(X, weights, means, covariances)
+    densities = component_log_densities(X, weights, means, covariances)
+    log_prob = logsumexp(densities, axis=1)
+    loglik = float(log_prob.sum())
+    resp = np.exp(densities - log_prob[:, np.newaxis])
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = float(-np.nansum(np.where(resp > 0, resp * np.log(resp), 0.0)))
     n_params = gaussian.n_parameters(K, D, covariance_type)
     bic = -2 * loglik + n_params * np.log(N)
     return dict(loglik=loglik, n_params=n_params, bic=bic, aic=-2 * loglik + 2 * n_params,
-                icl=bic + 2 * entropy, entropy=entropy)
+                icl=bic + 2 * entropy, entropy=entropy, labels=resp.argmax(axis=1))
 
 
 def posterior_predictive_log_density(X, draws_weights, draws_means, draws_covariances):
@@ -246,9 +249,7 @@ def evaluate(result, dataset, alignment_cost_name="means"):
         report["unmatched"] = {"fitted": aligned["unmatched_fitted"],
                                "true": aligned["unmatched_true"]}
     if dataset.labels is not None:
-        predicted = responsibilities(X, result.weights, result.means,
-                                     result.covariances).argmax(axis=1)
-        report |= clustering_agreement(dataset.labels, predicted)
+        report |= clustering_agreement(dataset.labels, criteria["labels"])
     report["singular"] = singular | singularity_indicators(
         X, result.weights, result.means, result.covariances, criteria["loglik"])
     if result.draws is not None:
