@@ -398,13 +398,13 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         N, D = X.shape
         K = self.n_components
         _check_number("n_components", K, numbers.Integral, 1)
-        _check_choice("covariance_type", self.covariance_type, gaussian.COVARIANCE_TYPES)
+        check_choice("covariance_type", self.covariance_type, gaussian.COVARIANCE_TYPES)
         _check_number("tol", self.tol, numbers.Real, 0)
         _check_number("reg_covar", self.reg_covar, numbers.Real, 0)
         _check_number("max_iter", self.max_iter, numbers.Integral, 0)
         _check_number("n_init", self.n_init, numbers.Integral, 1)
-        _check_choice("init_params", self.init_params, INIT_PARAMS)
-        _check_choice("singular", self.singular, SINGULAR_MODES)
+        check_choice("init_params", self.init_params, INIT_PARAMS)
+        check_choice("singular", self.singular, SINGULAR_MODES)
         _check_number("singular_tol", self.singular_tol, numbers.Real, 0)
         if N < K:
             raise ValueError(
@@ -451,7 +451,8 @@ def _check_number(name, value, kind, minimum):
         raise ValueError(f"{name} must be {expected} >= {minimum}, got {value!r}.")
 
 
-def _check_choice(name, value, choices):
+def check_choice(name, value, choices):
+    """Raise ValueError naming the parameter, its allowed values and the value given."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
 

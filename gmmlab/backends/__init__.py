@@ -4,6 +4,7 @@ Every backend returns a :class:`FitResult` with point estimates in one form (wei
 means (K, D), full covariances (K, D, D)), so :mod:`gmmlab.metrics` treats them all alike.
 """
 
+import inspect
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -42,10 +43,6 @@ class FitResult:
     idata: object = None
     draws: dict | None = None
 
-    @property
-    def ok(self):
-        return self.weights is not None
-
 
 def available():
     """Backend names accepted by :func:`fit`."""
@@ -61,13 +58,14 @@ def fit(name, X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, *
         raise ValueError(f"unknown backend {name!r}; available: {available()}.")
     fit_backend = getattr(import_module(f"gmmlab.backends.{BACKENDS[name]}"), f"fit_{name}")
     X = np.asarray(X, dtype=float)
+    try:
+        inspect.signature(fit_backend).bind(X, n_components, covariance_type, seed, reg_covar,
+                                            **options)
+    except TypeError as error:
+        raise ValueError(f"backend {name!r}: {error}") from None
     started = time.perf_counter()
     try:
         result = fit_backend(X, n_components, covariance_type, seed, reg_covar, **options)
-    except TypeError as error:
-        if "unexpected keyword argument" in str(error):
-            raise ValueError(f"backend {name!r}: {error}") from None
-        result = _failed(name, n_components, covariance_type, error)
     except Exception as error:  # noqa: BLE001 - a failing fit is a result, not a crash
         result = _failed(name, n_components, covariance_type, error)
     result.fit_seconds = time.perf_counter() - started

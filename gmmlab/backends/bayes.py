@@ -20,6 +20,7 @@ import numpy as np
 
 from gmmlab import metrics
 from gmmlab.backends import FitResult
+from gmmlab.em import check_choice
 
 INFERENCE = ("nuts", "advi")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
@@ -106,10 +107,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     """
     import pymc as pm
 
-    _check_choice("inference", inference, INFERENCE)
-    _check_choice("sampler", sampler, SAMPLERS)
-    _check_choice("relabel", relabel, RELABEL)
-    _check_choice("start", start, STARTS)
+    check_choice("inference", inference, INFERENCE)
+    check_choice("sampler", sampler, SAMPLERS)
+    check_choice("relabel", relabel, RELABEL)
+    check_choice("start", start, STARTS)
     if sampler != "pymc" and importlib.util.find_spec(sampler) is None:
         raise ValueError(f"sampler={sampler!r} is not installed; pip install {sampler}, or use "
                          f"sampler='pymc'.")
@@ -208,8 +209,3 @@ def _min_ess(chains_draws, method):
 
     flat = chains_draws.reshape(chains_draws.shape[0], chains_draws.shape[1], -1)
     return float(min(az.ess(flat[:, :, i], method=method) for i in range(flat.shape[2])))
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
