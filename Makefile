@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/gmmlab -m experiment=method_comparison
 	$(BIN)/gmmlab-report experiments/method_comparison/runs -o experiments/method_comparison/report \
-		--title "Method comparison"
+		--title 'Method comparison'
 	@echo "results: experiments/method_comparison/runs/results.csv (and .parquet)"
 	@echo "report:  experiments/method_comparison/report/report.html (and report.md)"
 

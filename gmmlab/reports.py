@@ -9,6 +9,7 @@ PyMC traces before and after relabelling with their diagnostics, and the singula
 import argparse
 import html
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -263,7 +264,8 @@ def add_singularity_section(report, name, rows):
 
 def outcome(row):
     """One phrase for what a fit did at a collapse: error raised (where), stopped, re-seeded,
-    held at the reg_covar floor, kept away by the prior, or converged normally."""
+    held at the reg_covar floor, kept away by the prior (or drifting into the collapse), or
+    converged normally."""
     error = str(row.get("singular.backend_error") or row.get("message") or "")
     if row["status"] == "failed":
         if "at initialisation" in error:
@@ -279,8 +281,21 @@ def outcome(row):
     if 0 < row["reg_covar"] and row.get("singular.min_eigenvalue", np.nan) <= 2 * row["reg_covar"]:
         return "held at the reg_covar floor"
     if row["backend"] == "pymc":
-        return "posterior kept away by its prior"
+        return _posterior_outcome(row)
     return "converged"
+
+
+def _posterior_outcome(row):
+    """A posterior whose chains keep hitting the NUTS tree-depth cap while a covariance
+    eigenvalue shrinks below 1e-3 of the data variance is drifting into the collapse (an
+    improper posterior), not kept away from it."""
+    share = row.get("diagnostics.max_treedepth_share", np.nan)
+    if not share > 0.5:
+        return "posterior kept away by its prior"
+    capped = f"{share:.0%} of draws at the tree-depth cap"
+    if row.get("singular.min_eigenvalue_relative", np.nan) < 1e-3:
+        return f"posterior drifts into the collapse ({capped})"
+    return f"sampler struggling ({capped})"
 
 
 def build_report(source, output_dir, title="gmmlab report", command=None):
@@ -322,7 +337,7 @@ def main(argv=None):
     parser.add_argument("--title", default="gmmlab report")
     args = parser.parse_args(argv)
     output = args.output or str(Path(args.source) / "report")
-    command = "gmmlab-report " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = shlex.join(["gmmlab-report", *(sys.argv[1:] if argv is None else argv)])
     try:
         path = build_report(args.source, output, args.title, command)
     except (FileNotFoundError, ValueError) as error:

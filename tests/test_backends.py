@@ -99,6 +99,16 @@ def test_pymc_names_a_sampler_that_is_not_installed():
     assert "sampler='nutpie' is not installed; pip install nutpie" in result.message
 
 
+def test_pymc_tree_depth_cap_is_applied_and_recorded():
+    result = backends.fit("pymc", load_dataset("tutorial_1d").X, 2, seed=0, chains=2, tune=60,
+                          draws=60, max_treedepth=2)
+    assert result.status == "ok", result.message
+    stats = result.idata.sample_stats
+    assert int(stats["tree_depth"].max()) == 2  # uncapped, this model's trees go deeper
+    share = result.diagnostics["max_treedepth_share"]
+    assert share == pytest.approx(float(stats["reached_max_treedepth"].mean())) and share > 0
+
+
 def test_pymc_advi_and_stephens_relabelling():
     data = load_dataset("tutorial_1d")
     mle = backends.fit("em", data.X, 3, seed=0, **TIGHT)

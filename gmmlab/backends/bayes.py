@@ -92,10 +92,9 @@ def _cholesky_factors(pm, pt, covariance_type, K, D, scales, eta):
 
 
 def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
-             sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9, cores=1,
-             ordered=True, relabel="pivot", start="em", advi_iterations=20_000,
-             advi_learning_rate=0.01,
-             alpha=1.0, mean_scale=2.0,
+             sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9,
+             max_treedepth=10, cores=1, ordered=True, relabel="pivot", start="em",
+             advi_iterations=20_000, advi_learning_rate=0.01, alpha=1.0, mean_scale=2.0,
              sigma_scale=1.0, eta=2.0):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
@@ -103,7 +102,9 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     (5 k-means starts), sorted along the first feature; or 'quantiles', means at evenly spread
     quantiles of the first feature. Started far from the data's modes, a chain can stick in a
     poor mode (seen on Old Faithful: R-hat 2.2). ``reg_covar`` only regularises that EM fit:
-    the priors keep the posterior's covariances away from zero.
+    the priors keep the posterior's covariances away from zero. max_treedepth caps NUTS at
+    2^max_treedepth gradients per draw (PyMC's sampler only); the share of draws that hit the
+    cap is recorded, as a sign of a posterior too narrow or too long for the step size.
     """
     import pymc as pm
 
@@ -114,6 +115,9 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     if sampler != "pymc" and importlib.util.find_spec(sampler) is None:
         raise ValueError(f"sampler={sampler!r} is not installed; pip install {sampler}, or use "
                          f"sampler='pymc'.")
+    if sampler != "pymc" and max_treedepth != 10:
+        raise ValueError(f"max_treedepth={max_treedepth} applies to sampler='pymc' only, not to "
+                         f"sampler={sampler!r}.")
     model = build_model(X, n_components, covariance_type, ordered=ordered, alpha=alpha,
                         mean_scale=mean_scale, sigma_scale=sigma_scale, eta=eta)
     started = time.perf_counter()
@@ -123,7 +127,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
                               target_accept=target_accept, random_seed=seed, nuts_sampler=sampler,
                               initvals=initvals, progressbar=False,
-                              compute_convergence_checks=False)
+                              compute_convergence_checks=False,
+                              **({"nuts": {"max_treedepth": max_treedepth,
+                                           "early_max_treedepth": min(8, max_treedepth)}}
+                                 if sampler == "pymc" else {}))
         else:
             approximation = pm.fit(n=advi_iterations, method="advi", random_seed=seed,
                                    start=initvals, progressbar=False,
@@ -135,7 +142,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     diagnostics = summary.pop("diagnostics") | {"sampling_seconds": sampling_seconds,
                                                 "inference": inference, "ordered": ordered}
     if inference == "nuts":
-        diagnostics["divergences"] = int(idata.sample_stats["diverging"].sum())
+        stats = idata.sample_stats
+        diagnostics["divergences"] = int(stats["diverging"].sum())
+        if "reached_max_treedepth" in stats:
+            diagnostics["max_treedepth_share"] = float(stats["reached_max_treedepth"].mean())
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
                      **summary)
