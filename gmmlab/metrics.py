@@ -183,13 +183,16 @@ def apply_permutations(draws, permutations):
     return np.take_along_axis(draws, index, axis=1)
 
 
-def max_rhat(chains_draws):
-    """Largest rank-normalised split R-hat over all scalar quantities of (chain, draw, ...)."""
+def max_rhat(*chains_draws):
+    """Largest rank-normalised split R-hat over all scalar quantities of the (chain, draw, ...)
+    arrays. Quantities constant over every draw (the weight of a single component) have no
+    R-hat and are skipped; nan if nothing varies."""
     import arviz as az
 
-    values = np.asarray(chains_draws, dtype=float)
-    flat = values.reshape(values.shape[0], values.shape[1], -1)
-    return float(max(az.rhat(flat[:, :, i]) for i in range(flat.shape[2])))
+    flat = np.concatenate([np.asarray(a, dtype=float).reshape(a.shape[0], a.shape[1], -1)
+                           for a in chains_draws], axis=2)
+    varying = [i for i in range(flat.shape[2]) if np.ptp(flat[:, :, i]) > 0]
+    return float(max((az.rhat(flat[:, :, i]) for i in varying), default=np.nan))
 
 
 # ------------------------------------------------------------------ clustering and singularity

@@ -193,6 +193,7 @@ def add_dataset_section(report, name, rows, base):
                           f"{name}: information criteria against K (mean over seeds)")
             report.paragraph("K chosen by each criterion:")
             report.table(chosen_k(summary, present))
+        add_loo_comparison(report, name, rows, base)
     k = _main_k(rows)
     first = rows[(rows["n_components"] == k) & (rows["status"] != "failed")]
     first = first.sort_values("seed").groupby("variant").head(1).head(MAX_PANELS)
@@ -215,6 +216,31 @@ def add_dataset_section(report, name, rows, base):
     if pymc:
         add_pymc_section(report, name, rows, base, pymc[0], dataset, k)
     add_singularity_section(report, name, rows)
+
+
+def add_loo_comparison(report, name, rows, base):
+    """PSIS-LOO of each PyMC variant and seed across K (``arviz.compare``): elpd_loo, its
+    difference to the best K (elpd_diff) and the standard error of that difference (dse)."""
+    import arviz as az
+
+    pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
+    for (variant, seed), group in pymc.groupby(["variant", "seed"]):
+        paths = {str(row.n_components): Path(base) / row.run_dir / IDATA_FILE
+                 for row in group.sort_values("n_components").itertuples()}
+        paths = {k: path for k, path in paths.items() if path.exists()}
+        if len(paths) < 2:
+            continue
+        comparison = az.compare({k: az.from_netcdf(str(path)) for k, path in paths.items()},
+                                ic="loo")
+        unresolved = comparison.index[comparison["elpd_diff"] <= 2 * comparison["dse"]]
+        report.heading(f"{name}: LOO across K ({variant}, seed {seed})", 3)
+        report.table(comparison.rename_axis("K").reset_index()[
+            ["K", "rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "weight", "warning"]
+        ].round(3))
+        report.paragraph(
+            f"Highest elpd_loo at K = {comparison.index[0]}; the smallest K within two standard "
+            f"errors of the difference (dse) of it: K = {min(unresolved, key=int)}. "
+            "warning: some Pareto k above 0.7 (PSIS unreliable for those points).")
 
 
 def add_pymc_section(report, name, rows, base, record, dataset, k):
@@ -286,14 +312,14 @@ def outcome(row):
 
 
 def _posterior_outcome(row):
-    """A posterior whose chains keep hitting the NUTS tree-depth cap while a covariance
-    eigenvalue shrinks below 1e-3 of the data variance is drifting into the collapse (an
-    improper posterior), not kept away from it."""
+    """A posterior whose chains keep hitting the NUTS tree-depth cap while, in some draw, a
+    covariance eigenvalue is below 1e-3 of the mean data variance is drifting into the
+    collapse (an improper posterior), not kept away from it."""
     share = row.get("diagnostics.max_treedepth_share", np.nan)
     if not share > 0.5:
         return "posterior kept away by its prior"
     capped = f"{share:.0%} of draws at the tree-depth cap"
-    if row.get("singular.min_eigenvalue_relative", np.nan) < 1e-3:
+    if row.get("diagnostics.min_eigenvalue_relative_any_draw", np.nan) < 1e-3:
         return f"posterior drifts into the collapse ({capped})"
     return f"sampler struggling ({capped})"
 

@@ -99,7 +99,7 @@ def test_pymc_names_a_sampler_that_is_not_installed():
     assert "sampler='nutpie' is not installed; pip install nutpie" in result.message
 
 
-def test_pymc_tree_depth_cap_is_applied_and_recorded():
+def test_pymc_records_the_tree_depth_cap_and_the_smallest_eigenvalue_of_any_draw():
     result = backends.fit("pymc", load_dataset("tutorial_1d").X, 2, seed=0, chains=2, tune=60,
                           draws=60, max_treedepth=2)
     assert result.status == "ok", result.message
@@ -107,6 +107,10 @@ def test_pymc_tree_depth_cap_is_applied_and_recorded():
     assert int(stats["tree_depth"].max()) == 2  # uncapped, this model's trees go deeper
     share = result.diagnostics["max_treedepth_share"]
     assert share == pytest.approx(float(stats["reached_max_treedepth"].mean())) and share > 0
+    # the smallest eigenvalue is concave in the covariance: the posterior mean's is no smaller
+    X = load_dataset("tutorial_1d").X
+    any_draw = result.diagnostics["min_eigenvalue_relative_any_draw"]
+    assert 0 < any_draw < result.covariances.min() / X.var()
 
 
 def test_pymc_advi_and_stephens_relabelling():

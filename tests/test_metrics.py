@@ -113,6 +113,15 @@ def test_relabelling_a_label_switched_trace_brings_rhat_below_1_01():
     assert metrics.max_rhat(relabelled_weights.reshape(2, 500, 2)) < 1.01
 
 
+def test_max_rhat_skips_quantities_constant_over_all_draws():
+    weights, means, _ = label_switched_trace()
+    single_weight = np.ones((2, 500, 1))  # K = 1: the weight is 1 in every draw
+    assert metrics.max_rhat(single_weight, means) == metrics.max_rhat(means) > 1.5
+    assert np.isnan(metrics.max_rhat(single_weight))
+    assert metrics.max_rhat(weights, means) == max(metrics.max_rhat(weights),
+                                                   metrics.max_rhat(means))
+
+
 def test_stephens_relabelling_agrees_with_the_pivot_on_a_switched_trace():
     weights, means, covariances = label_switched_trace(n_draws=60)
     X = np.concatenate([np.full(10, -2.0), np.full(20, 3.0)])[:, None]

@@ -40,6 +40,14 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
     assert len(chosen) == 3 and chosen.loc[chosen["variant"] == "em", "BIC"].item() == 3
     singular = [t for t in tables if "min eig / var" in t.columns][0]
     assert len(singular) == 12
+    loo = [t for t in tables if "elpd_diff" in t.columns]
+    assert len(loo) == 2  # pymc_quick, seeds 0 and 1, each across K = 2, 3
+    results = pd.read_csv(sweep / "runs" / "results.csv")
+    for seed, table in enumerate(loo):
+        assert sorted(table["K"]) == [2, 3] and table["elpd_diff"].min() == 0
+        for row in table.itertuples():  # az.compare agrees with the LOO stored by each run
+            stored = results.query("backend == 'pymc' and seed == @seed and n_components == @row.K")
+            assert row.elpd_loo == pytest.approx(stored["loo.elpd"].item(), abs=1e-3)
     markdown = (sweep / "out" / "report.md").read_text()
     assert markdown.count("![") == len(images)
     assert "Versions: gmmlab" in markdown and "gmmlab-report" in markdown
@@ -59,13 +67,14 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
      "held at the reg_covar floor"),
     ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue": 0.2, "backend": "pymc"},
      "posterior kept away by its prior"),
-    ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue_relative": 0.1,
+    ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 1e-4,
       "diagnostics.max_treedepth_share": 0.02, "backend": "pymc"},
      "posterior kept away by its prior"),
-    ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue_relative": 3e-8,
+    ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue_relative": 0.07,
+      "diagnostics.min_eigenvalue_relative_any_draw": 5e-6,
       "diagnostics.max_treedepth_share": 1.0, "backend": "pymc"},
      "posterior drifts into the collapse (100% of draws at the tree-depth cap)"),
-    ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue_relative": 0.1,
+    ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 0.1,
       "diagnostics.max_treedepth_share": 0.75, "backend": "pymc"},
      "sampler struggling (75% of draws at the tree-depth cap)"),
     ({"status": "ok", "reg_covar": 1e-6, "singular.min_eigenvalue": 0.2, "backend": "sklearn"},

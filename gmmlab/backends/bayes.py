@@ -196,10 +196,13 @@ def summarise_posterior(idata, X, relabel="pivot"):
         relabel=relabel,
         draws_permuted=int((permutations != identity).any(axis=1).sum()),
         n_draws_total=int(chains * n_draws),
-        max_rhat_raw=max(metrics.max_rhat(raw[n]) for n in ("weights", "means")),
-        max_rhat=max(metrics.max_rhat(by_chain[n]) for n in ("weights", "means")),
+        max_rhat_raw=metrics.max_rhat(raw["weights"], raw["means"]),
+        max_rhat=metrics.max_rhat(by_chain["weights"], by_chain["means"]),
         min_ess_bulk=min(_min_ess(by_chain[n], "bulk") for n in ("weights", "means")),
         min_ess_tail=min(_min_ess(by_chain[n], "tail") for n in ("weights", "means")),
+        # the posterior mean's covariances can hide chains that sit at a collapse
+        min_eigenvalue_relative_any_draw=float(np.linalg.eigvalsh(flat["covariances"]).min()
+                                               / np.var(X, axis=0).mean()),
     )
     return dict(
         weights=relabelled["weights"].mean(axis=0),
