@@ -145,19 +145,27 @@ def plot_loglik_histories(histories):
 
 
 def plot_singularity(table):
-    """Smallest covariance eigenvalue (relative to the data variance) per run and backend."""
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * table["variant"].nunique()), 3.5))
-    for i, (backend, rows) in enumerate(table.groupby("variant")):
-        values = rows["singular.min_eigenvalue_relative"].astype(float)
-        ax.scatter(np.full(len(values), i), values.clip(lower=1e-18), color=_colour(backend),
-                   marker="o")
-        failed = rows["status"] == "failed"
-        ax.scatter(np.full(int(failed.sum()), i), np.full(int(failed.sum()), 1e-18),
-                   color=_colour(backend), marker="x", s=60)
-    ax.set_xticks(range(table["variant"].nunique()), sorted(table["variant"].unique()),
-                  rotation=30, ha="right", fontsize="small")
-    ax.set_yscale("log")
-    ax.set_ylabel("smallest eigenvalue / data variance")
-    ax.set_title("collapse: x = fit failed (no parameters)")
+    """Smallest covariance eigenvalue (relative to the data variance) per run and variant, one
+    row per variant: o final parameters, x failed fit, v smallest in any posterior draw."""
+    variants = sorted(table["variant"].unique())
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(variants)))
+    any_draw = "diagnostics.min_eigenvalue_relative_any_draw"
+    for i, variant in enumerate(variants):
+        rows = table[table["variant"] == variant]
+        colour = _colour(rows["backend"].iloc[0])
+        values = rows["singular.min_eigenvalue_relative"].astype(float).dropna()
+        ax.scatter(values.clip(lower=1e-18), np.full(len(values), i), color=colour, marker="o")
+        failed = int((rows["status"] == "failed").sum())
+        ax.scatter(np.full(failed, 1e-18), np.full(failed, i), color=colour, marker="x", s=60)
+        if any_draw in rows:
+            draws = rows[any_draw].astype(float).dropna()
+            ax.scatter(draws.clip(lower=1e-18), np.full(len(draws), i), color=colour,
+                       marker="v", s=50)
+    ax.set_yticks(range(len(variants)), variants, fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("smallest eigenvalue / data variance")
+    ax.set_title("o final parameters, x fit failed (no parameters), v smallest in any draw",
+                 fontsize="small")
     fig.tight_layout()
     return fig

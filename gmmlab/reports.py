@@ -159,7 +159,7 @@ def selection_accuracy(table):
             picks = [group.loc[group[criterion].idxmin(), "n_components"]
                      for _, group in rows.dropna(subset=[criterion]).groupby(replicate)]
             hits = sum(int(k) == line["true K"] for k in picks)
-            line[criterion.split(".")[0].upper()] = f"{hits}/{len(picks)}"
+            line[criterion.split(".")[0].upper()] = f"{hits}/{len(picks)}" if picks else "-"
         lines.append(line)
     return pd.DataFrame(lines) if lines else None
 
@@ -237,10 +237,12 @@ def add_loo_comparison(report, name, rows, base):
         report.table(comparison.rename_axis("K").reset_index()[
             ["K", "rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "weight", "warning"]
         ].round(3))
+        warned = ", ".join(comparison.index[comparison["warning"]])
         report.paragraph(
             f"Highest elpd_loo at K = {comparison.index[0]}; the smallest K within two standard "
-            f"errors of the difference (dse) of it: K = {min(unresolved, key=int)}. "
-            "warning: some Pareto k above 0.7 (PSIS unreliable for those points).")
+            f"errors of the difference (dse) of it: K = {min(unresolved, key=int)}."
+            + (f" Pareto k above 0.7 for some points at K = {warned}: PSIS-LOO is unreliable "
+               "there." if warned else ""))
 
 
 def add_pymc_section(report, name, rows, base, record, dataset, k):
@@ -274,6 +276,7 @@ def add_singularity_section(report, name, rows):
     """Per run: outcome, smallest eigenvalue, smallest weight x N, collapse, backend error."""
     columns = {"variant": "variant", "n_components": "K", "seed": "seed", "status": "status",
                "singular.min_eigenvalue_relative": "min eig / var",
+               "diagnostics.min_eigenvalue_relative_any_draw": "min eig / var, any draw",
                "singular.min_weight_n": "min weight x N",
                "singular.collapse.iteration": "collapse at", "singular.n_resets": "resets",
                "singular.backend_error": "backend error"}

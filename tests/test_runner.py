@@ -180,3 +180,38 @@ def test_the_wheel_ships_conf_and_experiments_and_runs_outside_a_checkout(tmp_pa
                     f"hydra.run.dir={elsewhere}/r"], cwd=elsewhere, env=env, check=True,
                    capture_output=True)
     assert json.loads((elsewhere / "r" / "result.json").read_text())["status"] == "ok"
+
+
+def sweep_variations(params):
+    """Every value of every sweep dimension, the other dimensions at their first value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    values = {o.get_key_element(): list(o.sweep_string_iterator()) if o.is_sweep_override()
+              else [o.value()] for o in parsed}
+    first = {key: options[0] for key, options in values.items()}
+    for key, options in values.items():
+        for value in options:
+            yield [f"{k}={v}" for k, v in (first | {key: value}).items()]
+
+
+@pytest.mark.parametrize("experiment", sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml")))
+def test_every_job_of_every_study_composes_against_the_schemas(experiment):
+    """A study whose sweep sets an option its backend lacks (or a value of the wrong type)
+    would fail job by job; composing every sweep value up front catches it in seconds."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from gmmlab.runner import package_or_checkout, register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(package_or_checkout("conf")), version_base="1.3"):
+        study = compose("config", overrides=[f"experiment={experiment}"],
+                        return_hydra_config=True)
+        params = dict(study.hydra.sweeper.params or {})
+        jobs = list(sweep_variations(params)) if params else [[]]
+        for overrides in jobs:
+            job = compose("config", overrides=[f"experiment={experiment}", *overrides])
+            assert job.backend.name and job.dataset.name, overrides
