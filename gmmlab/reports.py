@@ -315,16 +315,20 @@ def outcome(row):
 
 
 def _posterior_outcome(row):
-    """A posterior whose chains keep hitting the NUTS tree-depth cap while, in some draw, a
-    covariance eigenvalue is below 1e-3 of the mean data variance is drifting into the
-    collapse (an improper posterior), not kept away from it."""
+    """Sampler trouble (divergences, most draws at the NUTS tree-depth cap, R-hat > 1.1)
+    together with a draw whose smallest covariance eigenvalue is below 1e-3 of the mean data
+    variance: the posterior drifts into the collapse (it is improper), not kept away from it."""
     share = row.get("diagnostics.max_treedepth_share", np.nan)
-    if not share > 0.5:
+    divergences = row.get("diagnostics.divergences", np.nan)
+    rhat = row.get("diagnostics.max_rhat", np.nan)
+    trouble = ([f"{int(divergences)} divergences"] if divergences > 0 else []) + (
+        [f"{share:.0%} of draws at the tree-depth cap"] if share > 0.5 else []) + (
+        [f"R-hat {rhat:.2f}"] if rhat > 1.1 else [])
+    if not trouble:
         return "posterior kept away by its prior"
-    capped = f"{share:.0%} of draws at the tree-depth cap"
     if row.get("diagnostics.min_eigenvalue_relative_any_draw", np.nan) < 1e-3:
-        return f"posterior drifts into the collapse ({capped})"
-    return f"sampler struggling ({capped})"
+        return f"posterior drifts into the collapse ({', '.join(trouble)})"
+    return f"sampler struggling ({', '.join(trouble)})"
 
 
 def build_report(source, output_dir, title="gmmlab report", command=None):

@@ -101,8 +101,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     start: where the chains begin (then jittered): 'em', the weights and means of an EM fit
     (5 k-means starts), sorted along the first feature; or 'quantiles', means at evenly spread
     quantiles of the first feature. Started far from the data's modes, a chain can stick in a
-    poor mode (seen on Old Faithful: R-hat 2.2). ``reg_covar`` only regularises that EM fit:
-    the priors keep the posterior's covariances away from zero. max_treedepth caps NUTS at
+    poor mode (seen on Old Faithful: R-hat 2.2). ``reg_covar`` only regularises that EM fit;
+    the posterior has no such floor, and its priors do not keep it away from zero variance
+    where several identical or collinear points meet one component (the posterior is then
+    improper: the singularity study). max_treedepth caps NUTS at
     2^max_treedepth gradients per draw (PyMC's sampler only); the share of draws that hit the
     cap is recorded, as a sign of a posterior too narrow or too long for the step size.
     """
