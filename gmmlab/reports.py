@@ -321,7 +321,8 @@ def _posterior_outcome(row):
     share = row.get("diagnostics.max_treedepth_share", np.nan)
     divergences = row.get("diagnostics.divergences", np.nan)
     rhat = row.get("diagnostics.max_rhat", np.nan)
-    trouble = ([f"{int(divergences)} divergences"] if divergences > 0 else []) + (
+    plural = "" if divergences == 1 else "s"
+    trouble = ([f"{int(divergences)} divergence{plural}"] if divergences > 0 else []) + (
         [f"{share:.0%} of draws at the tree-depth cap"] if share > 0.5 else []) + (
         [f"R-hat {rhat:.2f}"] if rhat > 1.1 else [])
     if not trouble:

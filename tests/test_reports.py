@@ -82,6 +82,8 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
     ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 0.1,
       "diagnostics.max_treedepth_share": 0.75, "backend": "pymc"},
      "sampler struggling (75% of draws at the tree-depth cap)"),
+    ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 0.1,
+      "diagnostics.divergences": 1, "backend": "pymc"}, "sampler struggling (1 divergence)"),
     ({"status": "ok", "reg_covar": 1e-6, "singular.min_eigenvalue": 0.2, "backend": "sklearn"},
      "converged"),
 ])
