@@ -204,17 +204,22 @@ def clustering_agreement(true_labels, predicted_labels):
                 nmi=float(normalized_mutual_info_score(true_labels, predicted_labels)))
 
 
+def relative_to_data_variance(X, value):
+    """value / the mean feature variance of X (N, D); nan for constant data."""
+    scale = float(np.var(X, axis=0).mean())
+    return float(value / scale) if scale > 0 else float("nan")
+
+
 def singularity_indicators(X, weights, means, covariances, loglik=None):
     """Signs of a collapse: smallest covariance eigenvalue relative to the mean data variance,
     smallest weight x N (the effective number of points of the smallest component), and
     whether the log-likelihood is non-finite."""
-    eigenvalues = np.linalg.eigvalsh(np.asarray(covariances, dtype=float))
-    scale = float(np.var(X, axis=0).mean())
+    smallest = float(np.linalg.eigvalsh(np.asarray(covariances, dtype=float)).min())
     if loglik is None:
         loglik = float(log_likelihood_per_sample(X, weights, means, covariances).sum())
     return dict(
-        min_eigenvalue=float(eigenvalues.min()),
-        min_eigenvalue_relative=float(eigenvalues.min() / scale) if scale > 0 else float("nan"),
+        min_eigenvalue=smallest,
+        min_eigenvalue_relative=relative_to_data_variance(X, smallest),
         min_weight_n=float(np.min(weights) * len(X)),
         loglik_nonfinite=not np.isfinite(loglik),
     )

@@ -203,8 +203,8 @@ def summarise_posterior(idata, X, relabel="pivot"):
         min_ess_bulk=min(_min_ess(by_chain[n], "bulk") for n in ("weights", "means")),
         min_ess_tail=min(_min_ess(by_chain[n], "tail") for n in ("weights", "means")),
         # the posterior mean's covariances can hide chains that sit at a collapse
-        min_eigenvalue_relative_any_draw=float(np.linalg.eigvalsh(flat["covariances"]).min()
-                                               / np.var(X, axis=0).mean()),
+        min_eigenvalue_relative_any_draw=metrics.relative_to_data_variance(
+            X, np.linalg.eigvalsh(flat["covariances"]).min()),
     )
     return dict(
         weights=relabelled["weights"].mean(axis=0),
