@@ -225,8 +225,9 @@ def add_loo_comparison(report, name, rows, base):
 
     pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
     for (variant, seed), group in pymc.groupby(["variant", "seed"]):
+        group = group.sort_values("n_components")
         paths = {str(row.n_components): Path(base) / row.run_dir / IDATA_FILE
-                 for row in group.sort_values("n_components").itertuples()}
+                 for row in group.itertuples()}
         paths = {k: path for k, path in paths.items() if path.exists()}
         if len(paths) < 2:
             continue
@@ -238,11 +239,17 @@ def add_loo_comparison(report, name, rows, base):
             ["K", "rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "weight", "warning"]
         ].round(3))
         warned = ", ".join(comparison.index[comparison["warning"]])
+        drifting = ", ".join(str(row["n_components"]) for _, row in group.iterrows()
+                             if _posterior_outcome(row).startswith("posterior drifts"))
         report.paragraph(
             f"Highest elpd_loo at K = {comparison.index[0]}; the smallest K within two standard "
             f"errors of the difference (dse) of it: K = {min(unresolved, key=int)}."
             + (f" Pareto k above 0.7 for some points at K = {warned}: PSIS-LOO is unreliable "
-               "there." if warned else ""))
+               "there." if warned else "")
+            + (f" At K = {drifting} the sampler struggled and some draw came within 1e-3 of "
+               "the data variance of a collapse (\"drifts\" in the singularity table): a "
+               "near-degenerate component on a few close or repeated values can raise "
+               "elpd_loo there without a better fit." if drifting else ""))
 
 
 def add_pymc_section(report, name, rows, base, record, dataset, k):
@@ -317,7 +324,9 @@ def outcome(row):
 def _posterior_outcome(row):
     """Sampler trouble (divergences, most draws at the NUTS tree-depth cap, R-hat > 1.1)
     together with a draw whose smallest covariance eigenvalue is below 1e-3 of the mean data
-    variance: the posterior drifts into the collapse (it is improper), not kept away from it."""
+    variance: the posterior drifts into the collapse (it is improper), not kept away from it.
+    Trouble with no draw that close is named beside 'kept away' (a cause other than the
+    collapse, e.g. a multimodal posterior); runs without that eigenvalue get no verdict."""
     share = row.get("diagnostics.max_treedepth_share", np.nan)
     divergences = row.get("diagnostics.divergences", np.nan)
     rhat = row.get("diagnostics.max_rhat", np.nan)
@@ -327,9 +336,11 @@ def _posterior_outcome(row):
         [f"R-hat {rhat:.2f}"] if rhat > 1.1 else [])
     if not trouble:
         return "posterior kept away by its prior"
-    if row.get("diagnostics.min_eigenvalue_relative_any_draw", np.nan) < 1e-3:
+    smallest = row.get("diagnostics.min_eigenvalue_relative_any_draw", np.nan)
+    if smallest < 1e-3:
         return f"posterior drifts into the collapse ({', '.join(trouble)})"
-    return f"sampler struggling ({', '.join(trouble)})"
+    verdict = "posterior kept away by its prior; " if smallest >= 1e-3 else ""
+    return f"{verdict}sampler struggling ({', '.join(trouble)})"
 
 
 def build_report(source, output_dir, title="gmmlab report", command=None):

@@ -50,6 +50,8 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
                                  & (results["n_components"] == row.K), "loo.elpd"]
             assert row.elpd_loo == pytest.approx(stored.item(), abs=1e-3)
     markdown = (sweep / "out" / "report.md").read_text()
+    drifting = singular["outcome"].str.startswith("posterior drifts").any()
+    assert ("came within 1e-3 of the data variance of a collapse" in markdown) == drifting
     assert markdown.count("![") == len(images)
     assert "Versions: gmmlab" in markdown and "gmmlab-report" in markdown
 
@@ -81,9 +83,13 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
      "posterior drifts into the collapse (333 divergences)"),
     ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 0.1,
       "diagnostics.max_treedepth_share": 0.75, "backend": "pymc"},
-     "sampler struggling (75% of draws at the tree-depth cap)"),
+     "posterior kept away by its prior; sampler struggling (75% of draws at the tree-depth "
+     "cap)"),
     ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 0.1,
-      "diagnostics.divergences": 1, "backend": "pymc"}, "sampler struggling (1 divergence)"),
+      "diagnostics.divergences": 1, "backend": "pymc"},
+     "posterior kept away by its prior; sampler struggling (1 divergence)"),
+    ({"status": "ok", "reg_covar": 0.0, "diagnostics.divergences": 8, "backend": "pymc"},
+     "sampler struggling (8 divergences)"),  # no eigenvalue of every draw: no verdict
     ({"status": "ok", "reg_covar": 1e-6, "singular.min_eigenvalue": 0.2, "backend": "sklearn"},
      "converged"),
 ])

@@ -4,19 +4,30 @@ Generative story (priors scaled to the data: centre m and spread s of each featu
 
     pi ~ Dirichlet(alpha 1_K)
     mu_k ~ N(m, (mean_scale s)^2)              (optionally ordered along the first feature)
-    Sigma_k: full  L_k ~ LKJCholeskyCov(eta, HalfNormal(sigma_scale s)), Sigma_k = L_k L_k^T
+    Sigma_k, covariance_prior 'lkj' (the default):
+             full  L_k ~ LKJCholeskyCov(eta, HalfNormal(sigma_scale s)), Sigma_k = L_k L_k^T
              tied  one such L for all k;  diag  sigma_kd ~ HalfNormal(sigma_scale s_d)
              spherical  sigma_k ~ HalfNormal(sigma_scale mean(s))
+    Sigma_k, covariance_prior 'inverse_wishart' (Fraley & Raftery 2007, J. Classif. 24:155):
+             full/tied  Sigma_k ~ InverseWishart(nu = D + 2, Psi = sigma_scale^2 S / K^(2/D)),
+             S the data's covariance; diag  sigma_kd^2 ~ InverseGamma(nu/2, Psi_dd/2);
+             spherical  sigma_k^2 ~ InverseGamma(nu/2, mean(diag Psi)/2)
     x_n ~ sum_k pi_k N(mu_k, Sigma_k)          (pm.NormalMixture in 1-D, pm.Mixture of MvNormal)
 
 Inference by NUTS (PyMC's own sampler, or nutpie / numpyro when installed and asked for) or
 ADVI. The draws are relabelled (label switching) before the point estimate, the posterior mean.
+
+The two covariance priors differ where a component meets several identical or collinear points:
+the LKJ/HalfNormal density stays finite at zero variance, so the likelihood's pole makes the
+posterior improper there; the inverse-Wishart density vanishes like exp(-tr(Psi Sigma^-1)/2),
+faster than any power of the pole, and keeps the posterior proper (the singularity study).
 """
 
 import importlib.util
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gmmlab import metrics
 from gmmlab.backends import FitResult
@@ -25,17 +36,19 @@ from gmmlab.em import check_choice
 INFERENCE = ("nuts", "advi")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 RELABEL = ("pivot", "stephens")
+COVARIANCE_PRIORS = ("lkj", "inverse_wishart")
 STARTS = ("em", "quantiles")
 
 
 def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, mean_scale=2.0,
-                sigma_scale=1.0, eta=2.0):
+                covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
     """The PyMC model of X (N, D), with named dims component/feature and deterministic
     ``weights (component,)``, ``means (component, feature)``, ``covariances (component,
     feature, feature_)``."""
     import pymc as pm
     import pytensor.tensor as pt
 
+    check_choice("covariance_prior", covariance_prior, COVARIANCE_PRIORS)
     N, D = X.shape
     K = n_components
     centre, spread = X.mean(axis=0), X.std(axis=0)
@@ -53,7 +66,11 @@ def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, me
                                 dims=("component", "rest"))
             means = pm.Deterministic("means", pt.concatenate([mu_first[:, None], mu_rest], 1),
                                      dims=("component", "feature"))
-        chols = _cholesky_factors(pm, pt, covariance_type, K, D, sigma_scale * spread, eta)
+        if covariance_prior == "lkj":
+            chols = _lkj_factors(pm, pt, covariance_type, K, D, sigma_scale * spread, eta)
+        else:
+            scale = sigma_scale**2 * np.cov(X, rowvar=False, bias=True).reshape(D, D) / K ** (2 / D)
+            chols = _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale)
         pm.Deterministic("covariances", pt.stack([c @ c.T for c in chols]),
                          dims=("component", "feature", "feature_"))
         if D == 1:
@@ -66,13 +83,9 @@ def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, me
     return model
 
 
-def _cholesky_factors(pm, pt, covariance_type, K, D, scales, eta):
-    """K lower-triangular factors L_k (D, D) of the covariances, with their priors.
-
-    In 1-D every type but tied is one standard deviation per component.
-    """
-    if D == 1 and covariance_type != "tied":
-        covariance_type = "spherical"
+def _lkj_factors(pm, pt, covariance_type, K, D, scales, eta):
+    """K lower-triangular factors L_k (D, D) of the covariances, with LKJ/HalfNormal priors."""
+    covariance_type = _effective_type(covariance_type, D)
     if covariance_type == "full":
         return [pm.LKJCholeskyCov(f"chol_{k}", n=D, eta=eta,
                                   sd_dist=pm.HalfNormal.dist(sigma=scales, shape=D),
@@ -91,20 +104,65 @@ def _cholesky_factors(pm, pt, covariance_type, K, D, scales, eta):
     raise ValueError(f"unknown covariance_type {covariance_type!r}")
 
 
+def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
+    """K lower-triangular factors L_k (D, D) of the covariances, with inverse-Wishart priors
+    IW(nu = D + 2, scale (D, D)) (inverse-gamma for diag and spherical variances).
+
+    Full and tied use Bartlett's decomposition of the precision Sigma^-1 ~ Wishart(nu, scale^-1),
+    written in reversed coordinates (J the exchange matrix) so that L needs one triangular
+    solve and no Cholesky: J Sigma^-1 J = P P^T, P = C A with C C^T = J scale^-1 J, A lower
+    triangular, A_ii^2 ~ chi^2(nu - i) (i = 0..D-1), A_ij ~ N(0, 1) below the diagonal; then
+    Sigma = L L^T with L = J P^-T J, lower triangular.
+    """
+    nu = D + 2
+    covariance_type = _effective_type(covariance_type, D)
+    if covariance_type in ("full", "tied"):
+        reverse = np.eye(D)[::-1]
+        factor = np.linalg.cholesky(reverse @ np.linalg.inv(scale) @ reverse)
+        chols = []
+        for k in range(K if covariance_type == "full" else 1):
+            suffix = f"_{k}" if covariance_type == "full" else ""
+            bartlett = pt.zeros((D, D))
+            bartlett = pt.set_subtensor(bartlett[np.diag_indices(D)], pt.sqrt(
+                pm.ChiSquared(f"bartlett_chi2{suffix}", nu=nu - np.arange(D), shape=D)))
+            if D > 1:
+                bartlett = pt.set_subtensor(bartlett[np.tril_indices(D, -1)], pm.Normal(
+                    f"bartlett_normal{suffix}", 0.0, 1.0, shape=D * (D - 1) // 2))
+            precision_factor_inverse = pt.linalg.solve_triangular(factor @ bartlett, np.eye(D),
+                                                                  lower=True)
+            chols.append(reverse @ precision_factor_inverse.T @ reverse)
+        return chols if covariance_type == "full" else chols * K
+    if covariance_type == "diag":
+        variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.diag(scale) / 2,
+                                   dims=("component", "feature"))
+        return [pt.diag(pt.sqrt(variance[k])) for k in range(K)]
+    if covariance_type == "spherical":
+        variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.mean(np.diag(scale)) / 2,
+                                   dims="component")
+        return [pt.sqrt(variance[k]) * pt.eye(D) for k in range(K)]
+    raise ValueError(f"unknown covariance_type {covariance_type!r}")
+
+
+def _effective_type(covariance_type, D):
+    """In 1-D every type but tied is one variance per component: spherical."""
+    return "spherical" if D == 1 and covariance_type != "tied" else covariance_type
+
+
 def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
              sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9,
              max_treedepth=10, cores=1, ordered=True, relabel="pivot", start="em",
              advi_iterations=20_000, advi_learning_rate=0.01, alpha=1.0, mean_scale=2.0,
-             sigma_scale=1.0, eta=2.0):
+             covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
     start: where the chains begin (then jittered): 'em', the weights and means of an EM fit
     (5 k-means starts), sorted along the first feature; or 'quantiles', means at evenly spread
     quantiles of the first feature. Started far from the data's modes, a chain can stick in a
     poor mode (seen on Old Faithful: R-hat 2.2). ``reg_covar`` only regularises that EM fit;
-    the posterior has no such floor, and its priors do not keep it away from zero variance
-    where several identical or collinear points meet one component (the posterior is then
-    improper: the singularity study). max_treedepth caps NUTS at
+    the posterior has no such floor. covariance_prior: 'lkj' or 'inverse_wishart' (module
+    docstring; only the second keeps the posterior proper where several identical or collinear
+    points meet one component); sigma_scale scales either prior's spread of standard
+    deviations, eta is the LKJ concentration (unused by the other). max_treedepth caps NUTS at
     2^max_treedepth gradients per draw (PyMC's sampler only); the share of draws that hit the
     cap is recorded, as a sign of a posterior too narrow or too long for the step size.
     """
@@ -121,10 +179,14 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
         raise ValueError(f"max_treedepth={max_treedepth} applies to sampler='pymc' only, not to "
                          f"sampler={sampler!r}.")
     model = build_model(X, n_components, covariance_type, ordered=ordered, alpha=alpha,
-                        mean_scale=mean_scale, sigma_scale=sigma_scale, eta=eta)
+                        mean_scale=mean_scale, covariance_prior=covariance_prior,
+                        sigma_scale=sigma_scale, eta=eta)
     started = time.perf_counter()
     initvals = _start(X, n_components, covariance_type, seed, reg_covar, start)
-    with model:
+    # One BLAS thread: PyTensor's ops call BLAS on D x D matrices, where threads only contend.
+    # Two fits in separate processes on 2 cores took 11.4 ms per leapfrog step instead of 2.6
+    # (joblib's workers limit the threads themselves; a shell loop or a scheduler may not).
+    with model, threadpool_limits(limits=1):
         if inference == "nuts":
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
                               target_accept=target_accept, random_seed=seed, nuts_sampler=sampler,
