@@ -32,11 +32,13 @@ from threadpoolctl import threadpool_limits
 from gmmlab import metrics
 from gmmlab.backends import FitResult
 from gmmlab.em import check_choice
+from gmmlab.gaussian import COVARIANCE_TYPES
 
 INFERENCE = ("nuts", "advi")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 RELABEL = ("pivot", "stephens")
 COVARIANCE_PRIORS = ("lkj", "inverse_wishart")
+MAX_TREEDEPTH = 10  # PyMC's NUTS default
 STARTS = ("em", "quantiles")
 
 
@@ -48,6 +50,7 @@ def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, me
     import pymc as pm
     import pytensor.tensor as pt
 
+    check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
     check_choice("covariance_prior", covariance_prior, COVARIANCE_PRIORS)
     N, D = X.shape
     K = n_components
@@ -86,22 +89,17 @@ def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, me
 def _lkj_factors(pm, pt, covariance_type, K, D, scales, eta):
     """K lower-triangular factors L_k (D, D) of the covariances, with LKJ/HalfNormal priors."""
     covariance_type = _effective_type(covariance_type, D)
-    if covariance_type == "full":
-        return [pm.LKJCholeskyCov(f"chol_{k}", n=D, eta=eta,
-                                  sd_dist=pm.HalfNormal.dist(sigma=scales, shape=D),
-                                  compute_corr=True)[0] for k in range(K)]
-    if covariance_type == "tied":
-        chol = pm.LKJCholeskyCov("chol", n=D, eta=eta,
-                                 sd_dist=pm.HalfNormal.dist(sigma=scales, shape=D),
-                                 compute_corr=True)[0]
-        return [chol] * K
+    if covariance_type in ("full", "tied"):
+        chols = [pm.LKJCholeskyCov(f"chol{suffix}", n=D, eta=eta,
+                                   sd_dist=pm.HalfNormal.dist(sigma=scales, shape=D),
+                                   compute_corr=True)[0]
+                 for suffix in _factor_suffixes(covariance_type, K)]
+        return chols if covariance_type == "full" else chols * K
     if covariance_type == "diag":
         sigma = pm.HalfNormal("sigma", sigma=np.tile(scales, (K, 1)), dims=("component", "feature"))
         return [pt.diag(sigma[k]) for k in range(K)]
-    if covariance_type == "spherical":
-        sigma = pm.HalfNormal("sigma", sigma=float(np.mean(scales)), dims="component")
-        return [sigma[k] * pt.eye(D) for k in range(K)]
-    raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    sigma = pm.HalfNormal("sigma", sigma=float(np.mean(scales)), dims="component")  # spherical
+    return [sigma[k] * pt.eye(D) for k in range(K)]
 
 
 def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
@@ -120,8 +118,7 @@ def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
         reverse = np.eye(D)[::-1]
         factor = np.linalg.cholesky(reverse @ np.linalg.inv(scale) @ reverse)
         chols = []
-        for k in range(K if covariance_type == "full" else 1):
-            suffix = f"_{k}" if covariance_type == "full" else ""
+        for suffix in _factor_suffixes(covariance_type, K):
             bartlett = pt.zeros((D, D))
             bartlett = pt.set_subtensor(bartlett[np.diag_indices(D)], pt.sqrt(
                 pm.ChiSquared(f"bartlett_chi2{suffix}", nu=nu - np.arange(D), shape=D)))
@@ -136,11 +133,14 @@ def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
         variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.diag(scale) / 2,
                                    dims=("component", "feature"))
         return [pt.diag(pt.sqrt(variance[k])) for k in range(K)]
-    if covariance_type == "spherical":
-        variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.mean(np.diag(scale)) / 2,
-                                   dims="component")
-        return [pt.sqrt(variance[k]) * pt.eye(D) for k in range(K)]
-    raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.mean(np.diag(scale)) / 2,
+                               dims="component")  # spherical
+    return [pt.sqrt(variance[k]) * pt.eye(D) for k in range(K)]
+
+
+def _factor_suffixes(covariance_type, K):
+    """Name suffixes of the covariance factors: one per component (full), one shared (tied)."""
+    return [f"_{k}" for k in range(K)] if covariance_type == "full" else [""]
 
 
 def _effective_type(covariance_type, D):
@@ -150,7 +150,7 @@ def _effective_type(covariance_type, D):
 
 def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
              sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9,
-             max_treedepth=10, cores=1, ordered=True, relabel="pivot", start="em",
+             max_treedepth=MAX_TREEDEPTH, cores=1, ordered=True, relabel="pivot", start="em",
              advi_iterations=20_000, advi_learning_rate=0.01, alpha=1.0, mean_scale=2.0,
              covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
@@ -175,7 +175,7 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     if sampler != "pymc" and importlib.util.find_spec(sampler) is None:
         raise ValueError(f"sampler={sampler!r} is not installed; pip install {sampler}, or use "
                          f"sampler='pymc'.")
-    if sampler != "pymc" and max_treedepth != 10:
+    if sampler != "pymc" and max_treedepth != MAX_TREEDEPTH:
         raise ValueError(f"max_treedepth={max_treedepth} applies to sampler='pymc' only, not to "
                          f"sampler={sampler!r}.")
     model = build_model(X, n_components, covariance_type, ordered=ordered, alpha=alpha,
