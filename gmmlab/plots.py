@@ -147,6 +147,7 @@ def plot_loglik_histories(histories):
 def plot_singularity(table):
     """Smallest covariance eigenvalue (relative to the data variance) per run and variant, one
     row per variant: o final parameters, x failed fit, v smallest in any posterior draw."""
+    floor = 1e-18  # the axis' left end: zero eigenvalues and failed fits are drawn there
     variants = sorted(table["variant"].unique())
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(variants)))
     any_draw = "diagnostics.min_eigenvalue_relative_any_draw"
@@ -154,12 +155,12 @@ def plot_singularity(table):
         rows = table[table["variant"] == variant]
         colour = _colour(rows["backend"].iloc[0])
         values = rows["singular.min_eigenvalue_relative"].astype(float).dropna()
-        ax.scatter(values.clip(lower=1e-18), np.full(len(values), i), color=colour, marker="o")
+        ax.scatter(values.clip(lower=floor), np.full(len(values), i), color=colour, marker="o")
         failed = int((rows["status"] == "failed").sum())
-        ax.scatter(np.full(failed, 1e-18), np.full(failed, i), color=colour, marker="x", s=60)
+        ax.scatter(np.full(failed, floor), np.full(failed, i), color=colour, marker="x", s=60)
         if any_draw in rows:
             draws = rows[any_draw].astype(float).dropna()
-            ax.scatter(draws.clip(lower=1e-18), np.full(len(draws), i), color=colour,
+            ax.scatter(draws.clip(lower=floor), np.full(len(draws), i), color=colour,
                        marker="v", s=50)
     ax.set_yticks(range(len(variants)), variants, fontsize="small")
     ax.invert_yaxis()

@@ -28,6 +28,9 @@ METRICS = {
 }
 CRITERIA = ["bic", "aic", "icl", "loo.looic"]
 MAX_PANELS, MAX_HISTORIES = 6, 12
+# a draw's smallest covariance eigenvalue, relative to the data variance, this close to zero
+# counts as near a collapse
+COLLAPSE_NEAR = 1e-3
 
 
 def load_table(source):
@@ -240,16 +243,17 @@ def add_loo_comparison(report, name, rows, base):
         ].round(3))
         warned = ", ".join(comparison.index[comparison["warning"]])
         drifting = ", ".join(str(row["n_components"]) for _, row in group.iterrows()
-                             if _posterior_outcome(row).startswith("posterior drifts"))
+                             if _drifts(row))
         report.paragraph(
             f"Highest elpd_loo at K = {comparison.index[0]}; the smallest K within two standard "
             f"errors of the difference (dse) of it: K = {min(unresolved, key=int)}."
             + (f" Pareto k above 0.7 for some points at K = {warned}: PSIS-LOO is unreliable "
                "there." if warned else "")
-            + (f" At K = {drifting} the sampler struggled and some draw came within 1e-3 of "
-               "the data variance of a collapse (\"drifts\" in the singularity table): a "
-               "near-degenerate component on a few close or repeated values can raise "
-               "elpd_loo there without a better fit." if drifting else ""))
+            + (f" At K = {drifting} the sampler struggled and some draw came within "
+               f"1e{np.log10(COLLAPSE_NEAR):.0f} of the data variance of a collapse (\"drifts\" "
+               "in the singularity table): a near-degenerate component on a few close or "
+               "repeated values can raise elpd_loo there without a better fit."
+               if drifting else ""))
 
 
 def add_pymc_section(report, name, rows, base, record, dataset, k):
@@ -322,25 +326,36 @@ def outcome(row):
 
 
 def _posterior_outcome(row):
-    """Sampler trouble (divergences, most draws at the NUTS tree-depth cap, R-hat > 1.1)
-    together with a draw whose smallest covariance eigenvalue is below 1e-3 of the mean data
-    variance: the posterior drifts into the collapse (it is improper), not kept away from it.
-    Trouble with no draw that close is named beside 'kept away' (a cause other than the
-    collapse, e.g. a multimodal posterior); runs without that eigenvalue get no verdict."""
+    """Sampler trouble together with a draw whose smallest covariance eigenvalue is below
+    COLLAPSE_NEAR of the mean data variance: the posterior drifts into the collapse (it is
+    improper), not kept away from it. Trouble with no draw that close is named beside 'kept
+    away' (a cause other than the collapse, e.g. a multimodal posterior); runs without that
+    eigenvalue get no verdict."""
+    trouble = ", ".join(_sampler_trouble(row))
+    if not trouble:
+        return "posterior kept away by its prior"
+    if _drifts(row):
+        return f"posterior drifts into the collapse ({trouble})"
+    smallest = row.get("diagnostics.min_eigenvalue_relative_any_draw", np.nan)
+    verdict = "posterior kept away by its prior; " if smallest >= COLLAPSE_NEAR else ""
+    return f"{verdict}sampler struggling ({trouble})"
+
+
+def _sampler_trouble(row):
+    """Divergences, most draws at the NUTS tree-depth cap, R-hat > 1.1: phrases, or []."""
     share = row.get("diagnostics.max_treedepth_share", np.nan)
     divergences = row.get("diagnostics.divergences", np.nan)
     rhat = row.get("diagnostics.max_rhat", np.nan)
     plural = "" if divergences == 1 else "s"
-    trouble = ([f"{int(divergences)} divergence{plural}"] if divergences > 0 else []) + (
+    return ([f"{int(divergences)} divergence{plural}"] if divergences > 0 else []) + (
         [f"{share:.0%} of draws at the tree-depth cap"] if share > 0.5 else []) + (
         [f"R-hat {rhat:.2f}"] if rhat > 1.1 else [])
-    if not trouble:
-        return "posterior kept away by its prior"
+
+
+def _drifts(row):
+    """Sampler trouble and some draw within COLLAPSE_NEAR of the data variance of a collapse."""
     smallest = row.get("diagnostics.min_eigenvalue_relative_any_draw", np.nan)
-    if smallest < 1e-3:
-        return f"posterior drifts into the collapse ({', '.join(trouble)})"
-    verdict = "posterior kept away by its prior; " if smallest >= 1e-3 else ""
-    return f"{verdict}sampler struggling ({', '.join(trouble)})"
+    return bool(_sampler_trouble(row)) and smallest < COLLAPSE_NEAR
 
 
 def build_report(source, output_dir, title="gmmlab report", command=None):
