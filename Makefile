@@ -1,14 +1,18 @@
 # Two entry points: `make run` (the main job) and `make test` (the test suite).
-# Both create .venv/ with the pinned numerical stack of constraints.txt on first use.
-PYTHON ?= python3
+# Both create .venv/ with the pinned stack of constraints.txt on first use, with a Python 3.12
+# or 3.13: PYTHON=... if given, else python3.12 / python3.13 on PATH, else one that pyenv has.
+PYTHON ?= $(shell for p in python3.12 python3.13; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys' >/dev/null 2>&1 && { echo $$p; exit; }; done; \
+	root=$$(pyenv root 2>/dev/null) && for v in 3.12 3.13; do for p in $$root/versions/$$v*/bin/python3; do [ -x $$p ] && { echo $$p; exit; }; done; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench clean
+.PHONY: run test test-slow lint bench bench-bayes clean
 
 $(STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gmmlab needs Python >= 3.11, found " + sys.version.split()[0] + " (set PYTHON=...)")'
+	@[ -n "$(PYTHON)" ] || { echo "gmmlab needs Python 3.12 or 3.13: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 12) <= sys.version_info[:2] <= (3, 13) else "gmmlab needs Python 3.12 or 3.13, found " + sys.version.split()[0] + " ($(PYTHON)); set PYTHON=/path/to/python3.12")'
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
@@ -33,6 +37,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m gmmlab.bench
+
+bench-bayes: $(STAMP)
+	$(BIN)/python -m gmmlab.bench_bayes --output experiments/speed/bayes.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

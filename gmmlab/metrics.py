@@ -233,7 +233,7 @@ def evaluate(result, dataset, alignment_cost_name="means"):
 
     Train and held-out log-likelihood, criteria, aligned parameter errors (when the truth is
     known), ARI/NMI (when labels are known), singularity indicators; for posterior draws also
-    the posterior-predictive log density and LOO/WAIC.
+    the posterior-predictive log density and PSIS-LOO with its Pareto k.
     """
     X = dataset.X
     report = {"loglik": None, "loglik_per_sample": None, "test_loglik_per_sample": None,
@@ -272,7 +272,8 @@ def evaluate(result, dataset, alignment_cost_name="means"):
 
 
 def _posterior_metrics(result, dataset):
-    """Posterior-predictive log density (train, held-out) and LOO/WAIC from the draws."""
+    """Posterior-predictive log density (train, held-out) and PSIS-LOO (elpd, its standard
+    error, effective parameters, largest Pareto k and the count above 0.7) from the draws."""
     import arviz as az
 
     draws = result.draws
@@ -282,11 +283,10 @@ def _posterior_metrics(result, dataset):
     if dataset.X_test is not None:
         out["test_posterior_predictive_loglik_per_sample"] = float(
             posterior_predictive_log_density(dataset.X_test, *samples).mean())
-    if result.idata is not None and "log_likelihood" in result.idata.groups():
-        loo, waic = az.loo(result.idata, pointwise=True), az.waic(result.idata, pointwise=True)
-        out["loo"] = {"elpd": float(loo["elpd_loo"]), "se": float(loo["se"]),
-                      "p": float(loo["p_loo"]), "looic": -2 * float(loo["elpd_loo"]),
-                      "pareto_k_above_0.7": int((loo["pareto_k"] > 0.7).sum())}
-        out["waic"] = {"elpd": float(waic["elpd_waic"]), "se": float(waic["se"]),
-                       "p": float(waic["p_waic"]), "waic": -2 * float(waic["elpd_waic"])}
+    if result.idata is not None and "log_likelihood" in result.idata.children:
+        loo = az.loo(result.idata, pointwise=True)
+        out["loo"] = {"elpd": float(loo.elpd), "se": float(loo.se), "p": float(loo.p),
+                      "looic": -2 * float(loo.elpd),
+                      "pareto_k_max": float(np.max(loo.pareto_k)),
+                      "pareto_k_above_0.7": int((np.asarray(loo.pareto_k) > 0.7).sum())}
     return out

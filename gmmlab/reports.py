@@ -222,8 +222,9 @@ def add_dataset_section(report, name, rows, base):
 
 
 def add_loo_comparison(report, name, rows, base):
-    """PSIS-LOO of each PyMC variant and seed across K (``arviz.compare``): elpd_loo, its
-    difference to the best K (elpd_diff) and the standard error of that difference (dse)."""
+    """PSIS-LOO of each PyMC variant and seed across K (``arviz.compare``): elpd, its
+    difference to the best K (elpd_diff, <= 0) and the standard error of that difference
+    (dse), with the points whose Pareto k exceeds 0.7 (PSIS-LOO unreliable for them)."""
     import arviz as az
 
     pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
@@ -235,24 +236,28 @@ def add_loo_comparison(report, name, rows, base):
         if len(paths) < 2:
             continue
         comparison = az.compare({k: az.from_netcdf(str(path)) for k, path in paths.items()},
-                                ic="loo")
-        unresolved = comparison.index[comparison["elpd_diff"] <= 2 * comparison["dse"]]
+                                round_to="none")  # ArviZ rounds otherwise
+        # ArviZ 1.x: elpd_diff = elpd - the best elpd (<= 0), dse its standard error
+        unresolved = comparison.index[-comparison["elpd_diff"] <= 2 * comparison["dse"]]
+        pareto = group.set_index(group["n_components"].astype(str))["loo.pareto_k_above_0.7"]
+        comparison["points with Pareto k > 0.7"] = pareto.reindex(comparison.index).astype(int)
         report.heading(f"{name}: LOO across K ({variant}, seed {seed})", 3)
         report.table(comparison.rename_axis("K").reset_index()[
-            ["K", "rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "weight", "warning"]
+            ["K", "rank", "elpd", "p", "elpd_diff", "se", "dse", "weight",
+             "points with Pareto k > 0.7"]
         ].round(3))
-        warned = ", ".join(comparison.index[comparison["warning"]])
+        warned = ", ".join(comparison.index[comparison["points with Pareto k > 0.7"] > 0])
         drifting = ", ".join(str(row["n_components"]) for _, row in group.iterrows()
                              if _drifts(row))
         report.paragraph(
-            f"Highest elpd_loo at K = {comparison.index[0]}; the smallest K within two standard "
-            f"errors of the difference (dse) of it: K = {min(unresolved, key=int)}."
+            f"Highest elpd (PSIS-LOO) at K = {comparison.index[0]}; the smallest K within two "
+            f"standard errors of the difference (dse) of it: K = {min(unresolved, key=int)}."
             + (f" Pareto k above 0.7 for some points at K = {warned}: PSIS-LOO is unreliable "
                "there." if warned else "")
             + (f" At K = {drifting} the sampler struggled and some draw came within "
                f"1e{np.log10(COLLAPSE_NEAR):.0f} of the data variance of a collapse (\"drifts\" "
                "in the singularity table): a near-degenerate component on a few close or "
-               "repeated values can raise elpd_loo there without a better fit."
+               "repeated values can raise elpd there without a better fit."
                if drifting else ""))
 
 
@@ -274,13 +279,17 @@ def add_pymc_section(report, name, rows, base, record, dataset, k):
         return
     idata = az.from_netcdf(str(path))
     summary = summarise_posterior(idata, dataset.X, record["diagnostics"].get("relabel", "pivot"))
-    chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
-    relabelled = az.from_dict(posterior={
-        key: summary["draws"][key].reshape((chains, draws) + summary["draws"][key].shape[1:])
-        for key in ("weights", "means")})
-    for label, data in (("as sampled", idata), ("after relabelling", relabelled)):
-        axes = az.plot_trace(data, var_names=["weights", "means"], compact=True)
-        report.figure(axes.ravel()[0].figure, f"{name}: PyMC trace of weights and means, {label}")
+    posterior = idata["posterior"]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    traces = [("as sampled", idata)]
+    if summary["diagnostics"]["draws_permuted"]:  # else the relabelled trace is the same
+        traces.append(("after relabelling", az.from_dict({"posterior": {
+            key: summary["draws"][key].reshape((chains, draws) + summary["draws"][key].shape[1:])
+            for key in ("weights", "means")}})))
+    for label, data in traces:
+        plot = az.plot_trace_dist(data, var_names=["weights", "means"], compact=True)
+        report.figure(plot.viz["figure"].item(),
+                      f"{name}: PyMC trace of weights and means, {label}")
 
 
 def add_singularity_section(report, name, rows):

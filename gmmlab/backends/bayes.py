@@ -12,10 +12,19 @@ Generative story (priors scaled to the data: centre m and spread s of each featu
              full/tied  Sigma_k ~ InverseWishart(nu = D + 2, Psi = sigma_scale^2 S / K^(2/D)),
              S the data's covariance; diag  sigma_kd^2 ~ InverseGamma(nu/2, Psi_dd/2);
              spherical  sigma_k^2 ~ InverseGamma(nu/2, mean(diag Psi)/2)
-    x_n ~ sum_k pi_k N(mu_k, Sigma_k)          (pm.NormalMixture in 1-D, pm.Mixture of MvNormal)
+    x_n ~ sum_k pi_k N(mu_k, Sigma_k)
 
-Inference by NUTS (PyMC's own sampler, or nutpie / numpyro when installed and asked for) or
-ADVI. The draws are relabelled (label switching) before the point estimate, the posterior mean.
+Two ways to write the likelihood, the same density (equal to 1e-10, tested):
+'marginal' (the default), one batched expression, log p(x_n) = logsumexp_k [log pi_k
+- 1/2 |L_k^-1 (x_n - mu_k)|^2 - sum_d log L_k,dd - D/2 log 2 pi] with L_k the Cholesky factor of
+Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
+pm.MvNormal), kept as the reference that ``python -m gmmlab.bench --bayes`` measures against.
+
+Inference by NUTS: nutpie (the default; Rust, chains in threads, on the model compiled by
+PyTensor's Numba backend) or PyMC's own sampler; or ADVI. A model is compiled once per structure
+(covariance type, K, D, priors) in a process and reused for every data set and seed of that
+structure: the data and the data-derived prior scales are ``pm.Data`` that each fit swaps in.
+The draws are relabelled (label switching) before the point estimate, the posterior mean.
 
 The two covariance priors differ where a component meets several identical or collinear points:
 the LKJ/HalfNormal density stays finite at zero variance, so the likelihood's pole makes the
@@ -23,8 +32,9 @@ posterior improper there; the inverse-Wishart density vanishes like exp(-tr(Psi 
 faster than any power of the pole, and keeps the posterior proper (the singularity study).
 """
 
-import importlib.util
+import dataclasses
 import time
+import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -35,29 +45,35 @@ from gmmlab.em import check_choice
 from gmmlab.gaussian import COVARIANCE_TYPES
 
 INFERENCE = ("nuts", "advi")
-SAMPLERS = ("pymc", "nutpie", "numpyro")
+SAMPLERS = ("nutpie", "pymc")
+LIKELIHOODS = ("marginal", "mixture")
 RELABEL = ("pivot", "stephens")
 COVARIANCE_PRIORS = ("lkj", "inverse_wishart")
-MAX_TREEDEPTH = 10  # PyMC's NUTS default
+MAX_TREEDEPTH = 10  # the NUTS default of PyMC and nutpie
 STARTS = ("em", "quantiles")
+OBSERVATION_DIM = "obs"  # ArviZ 1.x reserves "sample"
 
 
-def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, mean_scale=2.0,
-                covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
+def build_model(X, n_components, covariance_type, *, likelihood="marginal", ordered=True,
+                alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
     """The PyMC model of X (N, D), with named dims component/feature and deterministic
     ``weights (component,)``, ``means (component, feature)``, ``covariances (component,
-    feature, feature_)``."""
+    feature, feature_)``. The data and the prior scales derived from them are ``pm.Data``
+    (``data_values`` gives them for another X of the same D)."""
     import pymc as pm
     import pytensor.tensor as pt
 
     check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
     check_choice("covariance_prior", covariance_prior, COVARIANCE_PRIORS)
+    check_choice("likelihood", likelihood, LIKELIHOODS)
     N, D = X.shape
     K = n_components
-    centre, spread = X.mean(axis=0), X.std(axis=0)
     coords = {"component": np.arange(K), "feature": np.arange(D), "feature_": np.arange(D),
-              "rest": np.arange(D - 1), "sample": np.arange(N)}
+              "rest": np.arange(D - 1)}
     with pm.Model(coords=coords) as model:
+        data = {name: pm.Data(name, value)
+                for name, value in data_values(X, K, covariance_prior, sigma_scale).items()}
+        centre, spread = data["centre"], data["spread"]
         weights = pm.Dirichlet("weights", a=np.full(K, alpha), dims="component")
         transform = {"transform": pm.distributions.transforms.ordered} if ordered else {}
         mu_first = pm.Normal("mu_first", mu=centre[0], sigma=mean_scale * spread[0],
@@ -72,18 +88,49 @@ def build_model(X, n_components, covariance_type, *, ordered=True, alpha=1.0, me
         if covariance_prior == "lkj":
             chols = _lkj_factors(pm, pt, covariance_type, K, D, sigma_scale * spread, eta)
         else:
-            scale = sigma_scale**2 * np.cov(X, rowvar=False, bias=True).reshape(D, D) / K ** (2 / D)
-            chols = _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale)
+            chols = _inverse_wishart_factors(pm, pt, covariance_type, K, D, data)
         pm.Deterministic("covariances", pt.stack([c @ c.T for c in chols]),
                          dims=("component", "feature", "feature_"))
-        if D == 1:
+        if likelihood == "marginal":
+            pm.Potential("x", mixture_log_density(data["X"], weights, means, pt.stack(chols))
+                         .sum())
+        elif D == 1:
             pm.NormalMixture("x", w=weights, mu=mu_first, sigma=pt.stack([c[0, 0] for c in chols]),
-                             observed=X[:, 0], dims="sample")
+                             observed=X[:, 0])
         else:
             components = [pm.MvNormal.dist(mu=means[k], chol=chols[k]) for k in range(K)]
-            pm.Mixture("x", w=weights, comp_dists=components, observed=X,
-                       dims=("sample", "feature"))
+            pm.Mixture("x", w=weights, comp_dists=components, observed=X)
     return model
+
+
+def data_values(X, n_components, covariance_prior="lkj", sigma_scale=1.0):
+    """The model's ``pm.Data`` for X (N, D): X, its centre and spread per feature, and for the
+    inverse-Wishart prior the Cholesky factor C of J Psi^-1 J and the diagonal of
+    Psi = sigma_scale^2 S / K^(2/D) (S the covariance of X, J the exchange matrix)."""
+    N, D = X.shape
+    values = {"X": X, "centre": X.mean(axis=0), "spread": X.std(axis=0)}
+    if covariance_prior == "inverse_wishart":
+        scale = (sigma_scale**2 * np.cov(X, rowvar=False, bias=True).reshape(D, D)
+                 / n_components ** (2 / D))
+        reverse = np.eye(D)[::-1]
+        values["psi_factor"] = np.linalg.cholesky(reverse @ np.linalg.inv(scale) @ reverse)
+        values["psi_diagonal"] = np.diag(scale).copy()
+    return values
+
+
+def mixture_log_density(X, weights, means, chols):
+    """log p(x_n) = logsumexp_k [log pi_k + log N(x_n | mu_k, L_k L_k^T)] as a PyTensor
+    expression: X (N, D), weights (K,), means (K, D), chols (K, D, D) lower triangular; (N,)."""
+    import pytensor.tensor as pt
+
+    D = chols.shape[-1]
+    inverse = pt.linalg.solve_triangular(chols, pt.eye(D)[None], lower=True, b_ndim=2)
+    centred = X[:, None, :] - means[None]  # (N, K, D)
+    whitened = pt.sum(inverse[None] * centred[:, :, None, :], axis=-1)  # L_k^-1 (x_n - mu_k)
+    log_det = pt.sum(pt.log(pt.diagonal(chols, axis1=1, axis2=2)), axis=1)  # 1/2 log |Sigma_k|
+    log_components = (pt.log(weights)[None] - 0.5 * pt.sum(whitened**2, axis=-1)
+                      - log_det[None] - 0.5 * D * np.log(2 * np.pi))
+    return pt.logsumexp(log_components, axis=1)
 
 
 def _lkj_factors(pm, pt, covariance_type, K, D, scales, eta):
@@ -96,19 +143,21 @@ def _lkj_factors(pm, pt, covariance_type, K, D, scales, eta):
                  for suffix in _factor_suffixes(covariance_type, K)]
         return chols if covariance_type == "full" else chols * K
     if covariance_type == "diag":
-        sigma = pm.HalfNormal("sigma", sigma=np.tile(scales, (K, 1)), dims=("component", "feature"))
+        sigma = pm.HalfNormal("sigma", sigma=pt.tile(scales[None], (K, 1)),
+                              dims=("component", "feature"))
         return [pt.diag(sigma[k]) for k in range(K)]
-    sigma = pm.HalfNormal("sigma", sigma=float(np.mean(scales)), dims="component")  # spherical
+    sigma = pm.HalfNormal("sigma", sigma=pt.mean(scales), dims="component")  # spherical
     return [sigma[k] * pt.eye(D) for k in range(K)]
 
 
-def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
+def _inverse_wishart_factors(pm, pt, covariance_type, K, D, data):
     """K lower-triangular factors L_k (D, D) of the covariances, with inverse-Wishart priors
-    IW(nu = D + 2, scale (D, D)) (inverse-gamma for diag and spherical variances).
+    IW(nu = D + 2, Psi) (inverse-gamma for diag and spherical variances); ``data`` holds
+    psi_factor and psi_diagonal (:func:`data_values`).
 
-    Full and tied use Bartlett's decomposition of the precision Sigma^-1 ~ Wishart(nu, scale^-1),
+    Full and tied use Bartlett's decomposition of the precision Sigma^-1 ~ Wishart(nu, Psi^-1),
     written in reversed coordinates (J the exchange matrix) so that L needs one triangular
-    solve and no Cholesky: J Sigma^-1 J = P P^T, P = C A with C C^T = J scale^-1 J, A lower
+    solve and no Cholesky: J Sigma^-1 J = P P^T, P = C A with C C^T = J Psi^-1 J, A lower
     triangular, A_ii^2 ~ chi^2(nu - i) (i = 0..D-1), A_ij ~ N(0, 1) below the diagonal; then
     Sigma = L L^T with L = J P^-T J, lower triangular.
     """
@@ -116,7 +165,6 @@ def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
     covariance_type = _effective_type(covariance_type, D)
     if covariance_type in ("full", "tied"):
         reverse = np.eye(D)[::-1]
-        factor = np.linalg.cholesky(reverse @ np.linalg.inv(scale) @ reverse)
         chols = []
         for suffix in _factor_suffixes(covariance_type, K):
             bartlett = pt.zeros((D, D))
@@ -125,15 +173,16 @@ def _inverse_wishart_factors(pm, pt, covariance_type, K, D, scale):
             if D > 1:
                 bartlett = pt.set_subtensor(bartlett[np.tril_indices(D, -1)], pm.Normal(
                     f"bartlett_normal{suffix}", 0.0, 1.0, shape=D * (D - 1) // 2))
-            precision_factor_inverse = pt.linalg.solve_triangular(factor @ bartlett, np.eye(D),
-                                                                  lower=True)
+            precision_factor_inverse = pt.linalg.solve_triangular(
+                data["psi_factor"] @ bartlett, np.eye(D), lower=True)
             chols.append(reverse @ precision_factor_inverse.T @ reverse)
         return chols if covariance_type == "full" else chols * K
     if covariance_type == "diag":
-        variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.diag(scale) / 2,
+        variance = pm.InverseGamma("variance", alpha=nu / 2,
+                                   beta=pt.tile(data["psi_diagonal"][None] / 2, (K, 1)),
                                    dims=("component", "feature"))
         return [pt.diag(pt.sqrt(variance[k])) for k in range(K)]
-    variance = pm.InverseGamma("variance", alpha=nu / 2, beta=np.mean(np.diag(scale)) / 2,
+    variance = pm.InverseGamma("variance", alpha=nu / 2, beta=pt.mean(data["psi_diagonal"]) / 2,
                                dims="component")  # spherical
     return [pt.sqrt(variance[k]) * pt.eye(D) for k in range(K)]
 
@@ -149,70 +198,184 @@ def _effective_type(covariance_type, D):
 
 
 def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
-             sampler="pymc", chains=2, tune=500, draws=500, target_accept=0.9,
-             max_treedepth=MAX_TREEDEPTH, cores=1, ordered=True, relabel="pivot", start="em",
-             advi_iterations=20_000, advi_learning_rate=0.01, alpha=1.0, mean_scale=2.0,
-             covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
+             sampler="nutpie", likelihood="marginal", chains=4, tune=1000, draws=1000,
+             target_accept=0.9, max_treedepth=MAX_TREEDEPTH, cores=None, ordered=True,
+             relabel="pivot", start="em", advi_iterations=20_000, advi_learning_rate=0.01,
+             alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
-    start: where the chains begin (then jittered): 'em', the weights and means of an EM fit
-    (5 k-means starts), sorted along the first feature; or 'quantiles', means at evenly spread
-    quantiles of the first feature. Started far from the data's modes, a chain can stick in a
-    poor mode (seen on Old Faithful: R-hat 2.2). ``reg_covar`` only regularises that EM fit;
-    the posterior has no such floor. covariance_prior: 'lkj' or 'inverse_wishart' (module
-    docstring; only the second keeps the posterior proper where several identical or collinear
-    points meet one component); sigma_scale scales either prior's spread of standard
-    deviations, eta is the LKJ concentration (unused by the other). max_treedepth caps NUTS at
-    2^max_treedepth gradients per draw (PyMC's sampler only); the share of draws that hit the
-    cap is recorded, as a sign of a posterior too narrow or too long for the step size.
+    sampler: 'nutpie' or 'pymc' (NUTS); likelihood: 'marginal' or 'mixture' (module
+    docstring). cores: chains run at once (nutpie: threads, PyMC: processes); None, all CPUs.
+    start: where the chains begin (then jittered by U(-1, 1) in the unconstrained space): 'em',
+    the weights and means of an EM fit (5 k-means starts), sorted along the first feature; or
+    'quantiles', means at evenly spread quantiles of the first feature. Started far from the
+    data's modes, a chain can stick in a poor mode (seen on Old Faithful: R-hat 2.2).
+    ``reg_covar`` only regularises that EM fit; the posterior has no such floor.
+    covariance_prior: 'lkj' or 'inverse_wishart' (module docstring; only the second keeps the
+    posterior proper where several identical or collinear points meet one component);
+    sigma_scale scales either prior's spread of standard deviations, eta is the LKJ
+    concentration (unused by the other). max_treedepth caps NUTS at 2^max_treedepth gradients
+    per draw; the share of draws that hit the cap is recorded, as a sign of a posterior too
+    narrow or too long for the step size.
     """
-    import pymc as pm
-
     check_choice("inference", inference, INFERENCE)
     check_choice("sampler", sampler, SAMPLERS)
     check_choice("relabel", relabel, RELABEL)
     check_choice("start", start, STARTS)
-    if sampler != "pymc" and importlib.util.find_spec(sampler) is None:
-        raise ValueError(f"sampler={sampler!r} is not installed; pip install {sampler}, or use "
-                         f"sampler='pymc'.")
-    if sampler != "pymc" and max_treedepth != MAX_TREEDEPTH:
-        raise ValueError(f"max_treedepth={max_treedepth} applies to sampler='pymc' only, not to "
-                         f"sampler={sampler!r}.")
-    model = build_model(X, n_components, covariance_type, ordered=ordered, alpha=alpha,
-                        mean_scale=mean_scale, covariance_prior=covariance_prior,
-                        sigma_scale=sigma_scale, eta=eta)
+    structure = dict(n_components=n_components, covariance_type=covariance_type,
+                     likelihood=likelihood, ordered=ordered, alpha=alpha, mean_scale=mean_scale,
+                     covariance_prior=covariance_prior, sigma_scale=sigma_scale, eta=eta)
     started = time.perf_counter()
     initvals = _start(X, n_components, covariance_type, seed, reg_covar, start)
-    # One BLAS thread: PyTensor's ops call BLAS on D x D matrices, where threads only contend.
-    # Two fits in separate processes on 2 cores took 11.4 ms per leapfrog step instead of 2.6
-    # (joblib's workers limit the threads themselves; a shell loop or a scheduler may not).
-    with model, threadpool_limits(limits=1):
-        if inference == "nuts":
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
-                              target_accept=target_accept, random_seed=seed, nuts_sampler=sampler,
-                              initvals=initvals, progressbar=False,
-                              compute_convergence_checks=False,
-                              **({"nuts": {"max_treedepth": max_treedepth,
-                                           "early_max_treedepth": min(8, max_treedepth)}}
-                                 if sampler == "pymc" else {}))
+    # One BLAS thread: the model's ops work on D x D matrices, where threads only contend.
+    # Numba notes each PyTensor function it compiles but cannot cache on disk (it holds
+    # pointers); the function runs all the same, so the note is not shown.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function")
+        if inference == "advi":
+            idata, compile_seconds, sampler_seconds = _advi(
+                X, structure, initvals, seed, chains * draws, advi_iterations,
+                advi_learning_rate)
+        elif sampler == "nutpie":
+            idata, compile_seconds, sampler_seconds = _sample_nutpie(
+                X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
+                target_accept=target_accept, maxdepth=max_treedepth, cores=cores)
         else:
-            approximation = pm.fit(n=advi_iterations, method="advi", random_seed=seed,
-                                   start=initvals, progressbar=False,
-                                   obj_optimizer=pm.adam(learning_rate=advi_learning_rate))
-            idata = approximation.sample(draws * chains, random_seed=seed)
-        pm.compute_log_likelihood(idata, progressbar=False)
-    sampling_seconds = time.perf_counter() - started
+            idata, compile_seconds, sampler_seconds = _sample_pymc(
+                X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
+                target_accept=target_accept, max_treedepth=max_treedepth, cores=cores)
+    add_log_likelihood(idata, X)
+    sampling_seconds = time.perf_counter() - started - compile_seconds
     summary = summarise_posterior(idata, X, relabel)
-    diagnostics = summary.pop("diagnostics") | {"sampling_seconds": sampling_seconds,
-                                                "inference": inference, "ordered": ordered}
-    if inference == "nuts":
-        stats = idata.sample_stats
-        diagnostics["divergences"] = int(stats["diverging"].sum())
-        if "reached_max_treedepth" in stats:
-            diagnostics["max_treedepth_share"] = float(stats["reached_max_treedepth"].mean())
+    diagnostics = summary.pop("diagnostics") | {
+        "sampling_seconds": sampling_seconds, "compile_seconds": compile_seconds,
+        "sampler_seconds": sampler_seconds,
+        "inference": inference, "sampler": sampler if inference == "nuts" else None,
+        "ordered": ordered} | (sampler_statistics(idata) if inference == "nuts" else {})
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
                      **summary)
+
+
+# Compiled models by structure, reused across data sets and seeds in this process.
+_NUTPIE_MODELS = {}
+
+
+def compiled_nutpie_model(X, structure):
+    """nutpie's compiled model of ``structure`` (build_model's arguments) with X's data in it,
+    and the seconds spent compiling (0 when reused). The marginal likelihood's model is
+    compiled once per structure and D; the textbook one, whose data are constants, per fit."""
+    import nutpie
+
+    key = tuple(sorted(structure.items())) + (X.shape[1],)
+    compile_seconds = 0.0
+    if structure["likelihood"] != "marginal" or key not in _NUTPIE_MODELS:
+        began = time.perf_counter()
+        model = build_model(X, **structure)
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        compile_seconds = time.perf_counter() - began
+        if structure["likelihood"] != "marginal":
+            return model, compiled, compile_seconds
+        _NUTPIE_MODELS[key] = model, compiled
+    model, compiled = _NUTPIE_MODELS[key]
+    values = data_values(X, structure["n_components"], structure["covariance_prior"],
+                         structure["sigma_scale"])
+    used = {variable.name for variable in compiled.shared_var_keys}  # the graph's pm.Data
+    return model, compiled.with_data(**{k: v for k, v in values.items() if k in used}), \
+        compile_seconds
+
+
+def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
+                   maxdepth, cores):
+    """nutpie's NUTS from jittered starts at ``initvals``; (DataTree, compile seconds,
+    sampler seconds)."""
+    import nutpie
+
+    model, compiled, compile_seconds = compiled_nutpie_model(X, structure)
+    compiled = dataclasses.replace(compiled,
+                                   initial_point_func=_initial_point_function(model, initvals))
+    began = time.perf_counter()
+    idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
+                          cores=cores, target_accept=target_accept, maxdepth=maxdepth,
+                          progress_bar=False)
+    return idata, compile_seconds, time.perf_counter() - began
+
+
+def _initial_point_function(model, initvals):
+    """seed -> the flat unconstrained start nutpie expects (free variables in model order),
+    at ``initvals`` (other variables at their support points), jittered by U(-1, 1). nutpie's
+    own start drops ``initvals`` and puts ordered means at -inf."""
+    from pymc.initial_point import make_initial_point_fn
+
+    point_function = make_initial_point_fn(model=model, overrides=initvals,
+                                           jitter_rvs=set(model.free_RVs),
+                                           return_transformed=True)
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+
+    def initial_point(seed):
+        point = point_function(seed)
+        return np.concatenate([np.ravel(point[name]) for name in names]).astype(float)
+
+    return initial_point
+
+
+def _sample_pymc(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
+                 max_treedepth, cores):
+    """PyMC's own NUTS; (DataTree, 0, sampler seconds: PyMC compiles inside pm.sample)."""
+    import pymc as pm
+
+    with build_model(X, **structure):
+        began = time.perf_counter()
+        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
+                          target_accept=target_accept, random_seed=seed, nuts_sampler="pymc",
+                          initvals=initvals, progressbar=False, compute_convergence_checks=False,
+                          nuts={"max_treedepth": max_treedepth,
+                                "early_max_treedepth": min(8, max_treedepth)})
+    return idata, 0.0, time.perf_counter() - began
+
+
+def _advi(X, structure, initvals, seed, n_draws, iterations, learning_rate):
+    """Mean-field ADVI, then n_draws from the approximation as one chain; (DataTree, 0,
+    seconds)."""
+    import pymc as pm
+
+    with build_model(X, **structure):
+        began = time.perf_counter()
+        approximation = pm.fit(n=iterations, method="advi", random_seed=seed, start=initvals,
+                               progressbar=False,
+                               obj_optimizer=pm.adam(learning_rate=learning_rate))
+        idata = approximation.sample(n_draws, random_seed=seed)
+    return idata, 0.0, time.perf_counter() - began
+
+
+def add_log_likelihood(idata, X):
+    """The ``log_likelihood`` group (chain, draw, obs): log p(x_n | theta_s) of every draw, as
+    PSIS-LOO needs; computed from the draws, so the same for both likelihoods."""
+    import xarray as xr
+
+    posterior = idata["posterior"]
+    chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    parameters = [posterior[name].to_numpy().reshape((chains * n_draws,)
+                                                     + posterior[name].shape[2:])
+                  for name in ("weights", "means", "covariances")]
+    pointwise = np.stack([metrics.log_likelihood_per_sample(X, *draw)
+                          for draw in zip(*parameters, strict=True)])
+    idata["log_likelihood"] = xr.DataTree(xr.Dataset(
+        {"x": (("chain", "draw", OBSERVATION_DIM), pointwise.reshape(chains, n_draws, -1))},
+        coords={"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}))
+
+
+def sampler_statistics(idata):
+    """Divergences, share of draws at the tree-depth cap, and leapfrog steps (gradients) in
+    tuning and in the draws, from either sampler's statistics."""
+    stats = idata["sample_stats"]
+    capped = "reached_max_treedepth" if "reached_max_treedepth" in stats else "maxdepth_reached"
+    out = {"divergences": int(stats["diverging"].sum()),
+           "max_treedepth_share": float(stats[capped].mean()),
+           "leapfrog_steps_draws": int(stats["n_steps"].sum())}
+    if "warmup_sample_stats" in idata.children:
+        out["leapfrog_steps_tuning"] = int(idata["warmup_sample_stats"]["n_steps"].sum())
+    return out
 
 
 def _start(X, n_components, covariance_type, seed, reg_covar, start):
@@ -237,12 +400,12 @@ def summarise_posterior(idata, X, relabel="pivot"):
     algorithm on squared distances between means. Stephens: his KL algorithm on the draws'
     responsibilities. R-hat before and after relabelling shows the label switching.
     """
-    posterior = idata.posterior
+    posterior = idata["posterior"]
     chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     raw = {name: posterior[name].to_numpy() for name in ("weights", "means", "covariances")}
     flat = {name: value.reshape((chains * n_draws,) + value.shape[2:])
             for name, value in raw.items()}
-    loglik = idata.log_likelihood["x"].to_numpy().reshape(chains * n_draws, -1).sum(axis=1)
+    loglik = idata["log_likelihood"]["x"].to_numpy().reshape(chains * n_draws, -1).sum(axis=1)
     if relabel == "pivot":
         pivot = int(np.argmax(loglik))
         permutations = metrics.relabel_to_pivot(flat["means"], flat["means"][pivot])
@@ -282,7 +445,10 @@ def summarise_posterior(idata, X, relabel="pivot"):
 
 
 def _min_ess(chains_draws, method):
+    """Smallest bulk or tail ESS (tail: of the 5 % and 95 % quantiles) over the quantities."""
     import arviz as az
 
+    options = {"prob": (0.05, 0.95)} if method == "tail" else {}
     flat = chains_draws.reshape(chains_draws.shape[0], chains_draws.shape[1], -1)
-    return float(min(az.ess(flat[:, :, i], method=method) for i in range(flat.shape[2])))
+    return float(min(az.ess(flat[:, :, i], method=method, **options)
+                     for i in range(flat.shape[2])))

@@ -1,0 +1,117 @@
+"""PyMC backend speed: ``python -m gmmlab.bench_bayes`` (or ``make bench-bayes``).
+
+Per data set (Old Faithful K = 2 full, tutorial_1d K = 3, synthetic 2-D N = 5000 K = 3), at the
+backend's defaults (4 chains x (1000 tune + 1000 draws), target_accept 0.9, EM start), three
+ways to sample the same posterior:
+
+- ``marginal + nutpie``: gmmlab's default (hand-written batched likelihood, nutpie);
+- ``mixture + pymc``: the textbook model (pm.Mixture of pm.MvNormal / pm.NormalMixture) with
+  PyMC's own NUTS, the baseline of the ratios;
+- ``mixture + nutpie``: the textbook model with nutpie (what ``pm.sample`` picks when nutpie is
+  installed).
+
+Columns: the first fit in a fresh process (interpreter start, imports, compile and sampling;
+PyTensor's on-disk compile cache as it is), compile seconds, the sampler's wall time, leapfrog
+steps (tuning + draws), milliseconds per leapfrog step (sampler wall / steps, chains in
+parallel), the smallest bulk ESS of the weights and means, ESS per second of sampler wall time
+(compile excluded), and that rate against the baseline's.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from gmmlab import backends
+from gmmlab.bench import machine_description
+from gmmlab.datasets import load_dataset
+
+CASES = [("faithful", {}, 2), ("tutorial_1d", {}, 3),
+         ("synthetic", {"n_components": 3, "n_features": 2, "n_samples": 5000}, 3)]
+WAYS = [("marginal", "nutpie"), ("mixture", "pymc"), ("mixture", "nutpie")]
+BASELINE = ("mixture", "pymc")
+FRESH_FIT = """
+import json, sys, time
+from gmmlab import backends
+from gmmlab.datasets import load_dataset
+name, options, K, likelihood, sampler = json.loads(sys.argv[1])
+result = backends.fit("pymc", load_dataset(name, **options).X, K, "full", seed=0,
+                      likelihood=likelihood, sampler=sampler)
+print(json.dumps(result.status))
+"""
+
+
+def fresh_process_seconds(name, options, K, likelihood, sampler):
+    """Wall time of one fit in a new Python process, from its start to its end."""
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", FRESH_FIT,
+                           json.dumps([name, options, K, likelihood, sampler])],
+                          capture_output=True, text=True, check=True)
+    if json.loads(done.stdout.splitlines()[-1]) != "ok":
+        raise RuntimeError(f"fresh fit of {name} failed: {done.stderr[-2000:]}")
+    return time.perf_counter() - began
+
+
+def measure(name, options, K, likelihood, sampler, seed=0):
+    """One row: a fresh-process fit, then a fit in this process (after a first one that
+    compiles) for the statistics."""
+    X = load_dataset(name, **options).X
+    fresh = fresh_process_seconds(name, options, K, likelihood, sampler)
+    first = backends.fit("pymc", X, K, "full", seed=seed, likelihood=likelihood, sampler=sampler)
+    result = backends.fit("pymc", X, K, "full", seed=seed + 1, likelihood=likelihood,
+                          sampler=sampler)
+    d = result.diagnostics
+    if result.status != "ok":
+        raise RuntimeError(f"{name} {likelihood} {sampler}: {result.message}")
+    steps = d["leapfrog_steps_draws"] + d.get("leapfrog_steps_tuning", 0)
+    return dict(data=name, K=K, way=f"{likelihood} + {sampler}", fresh_seconds=fresh,
+                compile_seconds=first.diagnostics["compile_seconds"],
+                warm_fit_seconds=result.fit_seconds, sampler_seconds=d["sampler_seconds"],
+                leapfrog_steps=steps, ms_per_step=1e3 * d["sampler_seconds"] / steps,
+                min_ess_bulk=d["min_ess_bulk"],
+                ess_per_second=d["min_ess_bulk"] / d["sampler_seconds"],
+                max_rhat=d["max_rhat"], divergences=d["divergences"])
+
+
+def format_table(rows):
+    """Rows as a Markdown table, each with its ESS/s ratio to the baseline of its data set."""
+    baseline = {r["data"]: r["ess_per_second"] for r in rows
+                if r["way"] == " + ".join(BASELINE)}
+    lines = ["| data | K | way | fresh-process fit s | compile s | warm fit s | sampler s | "
+             "leapfrog steps | ms/step | min bulk ESS | ESS/s | ESS/s vs textbook PyMC | "
+             "R-hat | divergences |", "|" + "---|" * 14]
+    for r in rows:
+        ratio = r["ess_per_second"] / baseline[r["data"]] if r["data"] in baseline else float("nan")
+        lines.append(
+            f"| {r['data']} | {r['K']} | {r['way']} | {r['fresh_seconds']:.1f} | "
+            f"{r['compile_seconds']:.1f} | {r['warm_fit_seconds']:.1f} | "
+            f"{r['sampler_seconds']:.2f} | {r['leapfrog_steps']:,} | {r['ms_per_step']:.3f} | "
+            f"{r['min_ess_bulk']:.0f} | {r['ess_per_second']:.0f} | {ratio:.1f}x | "
+            f"{r['max_rhat']:.3f} | {r['divergences']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", help="also write the table, with the machine, to this file")
+    parser.add_argument("--data", nargs="*", help="only these data sets")
+    args = parser.parse_args(argv)
+    rows = []
+    for name, options, K in CASES:
+        if args.data and name not in args.data:
+            continue
+        for likelihood, sampler in WAYS:
+            rows.append(measure(name, options, K, likelihood, sampler))
+            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+    report = (f"Machine: {machine_description()}\n\n"
+              f"Command: python -m gmmlab.bench_bayes\n\n{format_table(rows)}\n")
+    print("\n" + report)
+    if args.output:
+        with open(args.output, "w") as out:
+            out.write(report)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
