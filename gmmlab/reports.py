@@ -262,15 +262,19 @@ def add_loo_comparison(report, name, rows, base):
 
 
 def add_pymc_section(report, name, rows, base, record, dataset, k):
-    """Diagnostics table of every PyMC run; traces before and after relabelling."""
+    """Diagnostics table of every PyMC run (sampler, R-hat, ESS, PSIS-LOO's Pareto k); traces as
+    sampled, and after relabelling when draws were permuted."""
     import arviz as az
 
     from gmmlab.backends.bayes import summarise_posterior
 
     pymc = rows[rows["backend"] == "pymc"]
-    columns = [c for c in pymc.columns if c.startswith("diagnostics.")]
+    columns = [c for c in pymc.columns if c.startswith("diagnostics.")] + [
+        c for c in ("loo.pareto_k_max", "loo.pareto_k_above_0.7") if c in pymc]
     table = pymc[["variant", "n_components", "seed", "status", *columns]].dropna(
-        axis=1, how="all").rename(columns=lambda c: c.replace("diagnostics.", ""))
+        axis=1, how="all").rename(columns=lambda c: c.replace("diagnostics.", "").replace(
+            "loo.pareto_k_max", "largest Pareto k").replace(
+            "loo.pareto_k_above_0.7", "points with Pareto k > 0.7"))
     report.heading(f"{name}: PyMC diagnostics", 3)
     report.table(table.round(4))
     path = Path(base) / rows.loc[(rows["backend"] == "pymc") & (rows["n_components"] == k)

@@ -12,6 +12,7 @@ Hydra; the work itself is :func:`gmmlab.job.run_job`.
 
 import dataclasses
 import inspect
+import logging
 import sys
 from enum import Enum
 from importlib import import_module, resources
@@ -107,6 +108,9 @@ class CollectResults(Callback):
 
 def run(cfg):
     """The Hydra task: one job, skipped when its result already exists (resume)."""
+    # Hydra sets the root logger to INFO: PyTensor's set-up notes (compiler flags, config
+    # keys) would reach the user as log lines; its warnings still do.
+    logging.getLogger("pytensor").setLevel(logging.WARNING)
     hydra_config = HydraConfig.get()
     output_dir = Path(hydra_config.runtime.output_dir)
     overrides = list(hydra_config.overrides.task)
