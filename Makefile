@@ -1,8 +1,9 @@
 # Two entry points: `make run` (the main job) and `make test` (the test suite).
 # Both create .venv/ with the pinned stack of constraints.txt on first use, with a Python 3.12
-# or 3.13: PYTHON=... if given, else python3.12 / python3.13 on PATH, else one that pyenv has.
+# or 3.13: PYTHON=... if given, else python3.12 / python3.13 on PATH, else one that pyenv has
+# (in `pyenv root`, $PYENV_ROOT or ~/.pyenv).
 PYTHON ?= $(shell for p in python3.12 python3.13; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys' >/dev/null 2>&1 && { echo $$p; exit; }; done; \
-	root=$$(pyenv root 2>/dev/null) && for v in 3.12 3.13; do for p in $$root/versions/$$v*/bin/python3; do [ -x $$p ] && { echo $$p; exit; }; done; done)
+	root=$$(pyenv root 2>/dev/null || echo $${PYENV_ROOT:-$$HOME/.pyenv}); for v in 3.12 3.13; do for p in $$root/versions/$$v*/bin/python3; do [ -x $$p ] && { echo $$p; exit; }; done; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

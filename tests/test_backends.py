@@ -135,6 +135,9 @@ def test_marginal_likelihood_equals_the_textbook_mixture(n_features, covariance_
 
 
 def test_a_compiled_model_is_reused_across_seeds_and_not_across_data():
+    from gmmlab.backends import bayes
+
+    bayes._NUTPIE_MODELS.clear()  # earlier tests in this process compiled Old Faithful's model
     tiny = dict(chains=2, tune=50, draws=50)
     faithful, blobs = load_dataset("faithful").X, load_dataset("stretched_blobs").X
     first = backends.fit("pymc", faithful, 2, seed=0, **tiny)
