@@ -18,7 +18,7 @@ Two ways to write the likelihood, the same density (equal to 1e-10, tested):
 'marginal' (the default), one batched expression, log p(x_n) = logsumexp_k [log pi_k
 - 1/2 |L_k^-1 (x_n - mu_k)|^2 - sum_d log L_k,dd - D/2 log 2 pi] with L_k the Cholesky factor of
 Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
-pm.MvNormal), kept as the reference that ``python -m gmmlab.bench --bayes`` measures against.
+pm.MvNormal), kept as the reference that ``python -m gmmlab.bench_bayes`` measures against.
 
 Inference by NUTS: nutpie (the default; Rust, chains in threads, on the model compiled by
 PyTensor's Numba backend) or PyMC's own sampler; or ADVI. A model is compiled once per structure
