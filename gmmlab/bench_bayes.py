@@ -33,7 +33,7 @@ CASES = [("faithful", {}, 2), ("tutorial_1d", {}, 3),
 WAYS = [("marginal", "nutpie"), ("mixture", "pymc"), ("mixture", "nutpie")]
 BASELINE = ("mixture", "pymc")
 FRESH_FIT = """
-import json, sys, time
+import json, sys
 from gmmlab import backends
 from gmmlab.datasets import load_dataset
 name, options, K, likelihood, sampler = json.loads(sys.argv[1])

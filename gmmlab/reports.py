@@ -271,10 +271,10 @@ def add_pymc_section(report, name, rows, base, record, dataset, k):
     pymc = rows[rows["backend"] == "pymc"]
     columns = [c for c in pymc.columns if c.startswith("diagnostics.")] + [
         c for c in ("loo.pareto_k_max", "loo.pareto_k_above_0.7") if c in pymc]
+    labels = {"loo.pareto_k_max": "largest Pareto k",
+              "loo.pareto_k_above_0.7": "points with Pareto k > 0.7"}
     table = pymc[["variant", "n_components", "seed", "status", *columns]].dropna(
-        axis=1, how="all").rename(columns=lambda c: c.replace("diagnostics.", "").replace(
-            "loo.pareto_k_max", "largest Pareto k").replace(
-            "loo.pareto_k_above_0.7", "points with Pareto k > 0.7"))
+        axis=1, how="all").rename(columns=lambda c: labels.get(c, c.removeprefix("diagnostics.")))
     report.heading(f"{name}: PyMC diagnostics", 3)
     report.table(table.round(4))
     path = Path(base) / rows.loc[(rows["backend"] == "pymc") & (rows["n_components"] == k)
