@@ -6,9 +6,13 @@ PYTHON ?= $(shell for p in python3.12 python3.13; do command -v $$p >/dev/null 2
 	root=$$(pyenv root 2>/dev/null || echo $${PYENV_ROOT:-$$HOME/.pyenv}); for v in 3.12 3.13; do for p in $$root/versions/$$v*/bin/python3; do [ -x $$p ] && { echo $$p; exit; }; done; done)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The extra 'r' (rpy2, for the mclust backend) when R with the mclust package is installed; the
+# stamp names the extras, so installing R later rebuilds .venv with them.
+EXTRAS := dev$(shell Rscript -e 'quit(status = !requireNamespace("mclust", quietly = TRUE))' >/dev/null 2>&1 && echo ,r)
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),+,$(EXTRAS))
 
-.PHONY: run test test-slow lint bench bench-bayes clean
+.PHONY: run test test-slow test-cluster lint bench bench-bayes bench-mclust clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@[ -n "$(PYTHON)" ] || { echo "gmmlab needs Python 3.12 or 3.13: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -16,12 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-# The main job: the method-comparison study (resumes finished runs), then its report.
+# The main job: the method-comparison study (resumes finished runs), with its mclust arm when
+# R and mclust are installed, then its report.
 run: $(STAMP)
 	$(BIN)/gmmlab -m experiment=method_comparison
+	$(if $(findstring $(comma)r,$(EXTRAS)),$(BIN)/gmmlab -m experiment=method_comparison_mclust)
 	$(BIN)/gmmlab-report experiments/method_comparison/runs -o experiments/method_comparison/report \
 		--title 'Method comparison'
 	@echo "results: experiments/method_comparison/runs/results.csv (and .parquet)"
@@ -33,6 +39,10 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+# As root: start a one-node SLURM cluster, run the cluster tests through it, stop it.
+test-cluster: $(STAMP)
+	bash tests/cluster/slurm.sh test
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -41,6 +51,9 @@ bench: $(STAMP)
 
 bench-bayes: $(STAMP)
 	$(BIN)/python -m gmmlab.bench_bayes --output experiments/speed/bayes.md
+
+bench-mclust: $(STAMP)
+	$(BIN)/python -m gmmlab.bench_mclust --output experiments/speed/mclust.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

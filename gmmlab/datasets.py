@@ -1,5 +1,6 @@
 """Data sets: ancestor-sampled synthetic data with their true parameters, the classic real sets
-shipped with the package, and user CSV files.
+shipped with the package, user CSV files, and user functions (``custom`` with a target, or an
+entry point of the group ``gmmlab.datasets``, see :mod:`gmmlab.plugins`).
 
 Every data set is deterministic given its name, options and seed, so every backend fits the same
 numbers. ``load_dataset(name, **options)`` is the one entry point; ``available()`` lists names.
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from gmmlab import plugins
 
 COVARIANCE_SHAPES = ("spherical", "diag", "full")
 
@@ -374,26 +377,64 @@ REGISTRY = {
 }
 
 
+ENTRY_POINT_GROUP = "gmmlab.datasets"
+# ``dataset=custom dataset.target=module:function``: any function returning a Dataset or an
+# (N, D) array.
+CUSTOM = "custom"
+
+
 def available():
     """Names accepted by :func:`load_dataset`."""
-    return sorted(REGISTRY)
+    return sorted(REGISTRY) + sorted(plugins.registered(ENTRY_POINT_GROUP)) + [CUSTOM]
 
 
-def load_dataset(name, *, standardize=False, test_size=None, split_seed=0, **options):
+def load_dataset(name, *, standardize=False, test_size=None, split_seed=0, target=None,
+                 **options):
     """Load a named data set; ``options`` go to its loader (e.g. ``n_samples``, ``seed``).
 
     test_size : fraction in (0, 1) held out by a permutation seeded with ``split_seed``.
     standardize : centre and scale every feature by the training mean and standard deviation
         (test data and true parameters transformed alike). Both are recorded in ``metadata``.
+    target : for ``custom``, the "module:function" that returns the data.
     """
-    if name not in REGISTRY:
-        raise ValueError(f"unknown data set {name!r}; available: {available()}.")
-    dataset = REGISTRY[name](**options)
+    dataset = loader(name, target)(**options)
+    if not isinstance(dataset, Dataset):
+        dataset = _from_array(dataset, name if target is None else target, options)
     if test_size is not None:
         dataset = train_test_split(dataset, test_size, split_seed)
     if standardize:
         dataset = standardized(dataset)
     return dataset
+
+
+def loader(name, target):
+    """The function that makes data set ``name``: built in, an entry point, or ``target``."""
+    if name == CUSTOM:
+        if not target:
+            raise plugins.PluginError("data set 'custom' needs a target: "
+                                      "dataset.target=module:function.")
+        return plugins.import_target(target, "data set")
+    if target:
+        raise plugins.PluginError(f"data set {name!r} takes no target (only dataset=custom "
+                                  "does).")
+    if name in REGISTRY:
+        return REGISTRY[name]
+    registered = plugins.registered(ENTRY_POINT_GROUP)
+    if name not in registered:
+        raise ValueError(f"unknown data set {name!r}; available: {available()}.")
+    return plugins.import_target(registered[name], "data set")
+
+
+def _from_array(values, source, options):
+    """A user function's (N, D) array as a Dataset, features named x1, x2, ..."""
+    X = np.asarray(values, dtype=float)
+    if X.ndim == 1:
+        X = X[:, np.newaxis]
+    if X.ndim != 2 or len(X) < 2 or not np.isfinite(X).all():
+        raise ValueError(f"data set {source!r} returned an array of shape {X.shape}; expected "
+                         "a Dataset or finite numbers of shape (n_samples >= 2, n_features).")
+    return Dataset(str(source), X, tuple(f"x{j + 1}" for j in range(X.shape[1])),
+                   f"{source}({', '.join(f'{k}={v!r}' for k, v in options.items())})")
 
 
 def train_test_split(dataset, test_size, seed):

@@ -33,15 +33,35 @@ def sample_blocks(n_samples, width):
     return [slice(start, min(start + rows, n_samples)) for start in range(0, n_samples, rows)]
 
 
+# mclust's covariance models (Celeux & Govaert 1995): Sigma_k = lambda_k D_k A_k D_k^T, named by
+# three letters for volume lambda, shape A and orientation D: E equal for all components,
+# V variable, I identity. In 1-D only the volume is left: E or V.
+MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+                 "VEV", "EVV", "VVV")
+MCLUST_NAMES = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"}
+
+
+def mclust_name(covariance_type, n_features):
+    """mclust's name of a covariance type: ``tied`` -> EEE; in 1-D only the volume, E or V."""
+    model = MCLUST_NAMES.get(covariance_type, covariance_type)
+    if model not in MCLUST_MODELS + ("E", "V"):
+        raise ValueError(f"unknown covariance type {covariance_type!r}; expected one of "
+                         f"{COVARIANCE_TYPES + MCLUST_MODELS}.")
+    return model[0] if n_features == 1 else model
+
+
 def n_parameters(n_components, n_features, covariance_type):
-    """Free parameters: (K - 1) weights + K * D means + the covariance entries of the type."""
+    """Free parameters: (K - 1) weights + K * D means + the covariance parameters.
+
+    Covariance parameters, per letter of the mclust name (E: once, V: K times, I: none):
+    volume 1, shape D - 1 (det A = 1), orientation D (D - 1) / 2 (D orthogonal). So full
+    (VVV) has K D (D + 1) / 2, tied (EEE) D (D + 1) / 2, diag (VVI) K D, spherical (VII) K.
+    """
     K, D = n_components, n_features
-    covariance = {
-        "full": K * D * (D + 1) / 2,
-        "tied": D * (D + 1) / 2,
-        "diag": K * D,
-        "spherical": K,
-    }[covariance_type]
+    model = mclust_name(covariance_type, D).ljust(3, "I")
+    copies = {"E": 1, "V": K, "I": 0}
+    covariance = (copies[model[0]] + copies[model[1]] * (D - 1)
+                  + copies[model[2]] * D * (D - 1) // 2)
     return int(covariance + K * D + K - 1)
 
 

@@ -25,13 +25,15 @@ PACKAGES = ("gmmlab", "numpy", "scipy", "scikit-learn", "pymc", "pytensor", "arv
             "hydra-core", "omegaconf", "pandas")
 
 
-def run_job(spec, output_dir, overrides=()):
+def run_job(spec, output_dir, overrides=(), problem=None):
     """Run one fit described by ``spec`` and write its record to ``output_dir/result.json``.
 
     spec: dict with ``dataset`` (name, options, test_size, split_seed, standardize),
     ``backend`` (name and options), ``n_components, covariance_type, seed, reg_covar`` and
     optionally ``alignment_cost``, ``save_idata``. Never raises for a failing fit or bad data:
-    the record then has ``status: failed`` and the message. Returns the record.
+    the record then has ``status: failed`` and the message. ``problem``: a configuration error
+    found before the run (a bad backend target), recorded as the failure; nothing is loaded or
+    fitted then. Returns the record.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +48,8 @@ def run_job(spec, output_dir, overrides=()):
         "data_setting": spec.get("data_setting", spec["dataset"]["name"]),
     }
     try:
+        if problem is not None:
+            raise ValueError(problem)
         dataset = load_spec_dataset(spec["dataset"])
         options = {k: v for k, v in spec["backend"].items() if k != "name"}
         result = backends.fit(spec["backend"]["name"], dataset.X, spec["n_components"],
@@ -69,7 +73,8 @@ def load_spec_dataset(dataset_spec):
     options = dict(dataset_spec.get("options") or {})
     return load_dataset(dataset_spec["name"], standardize=dataset_spec.get("standardize", False),
                         test_size=dataset_spec.get("test_size"),
-                        split_seed=dataset_spec.get("split_seed", 0), **options)
+                        split_seed=dataset_spec.get("split_seed", 0),
+                        target=dataset_spec.get("target"), **options)
 
 
 def _describe(result, dataset, alignment_cost):
@@ -144,6 +149,13 @@ def read_result(output_dir):
         return None
 
 
+def already_done(resume, output_dir, overrides):
+    """The resume rule: True when ``output_dir`` holds an ok result of the same overrides."""
+    previous = read_result(output_dir)
+    return bool(resume and previous is not None and previous.get("status") == "ok"
+                and previous["provenance"]["overrides"] == list(overrides))
+
+
 def summary_table(record):
     """A short, readable summary of one record (the single-run printout)."""
     def number(value, digits=4):
@@ -174,5 +186,8 @@ def summary_table(record):
                                   f"relabelling {number(diagnostics['max_rhat_raw'])}), ESS "
                                   f"{number(diagnostics['min_ess_bulk'])}, divergences "
                                   f"{diagnostics.get('divergences', '-')}"))
+    if "mclust_loglik" in diagnostics:
+        rows.append(("mclust's own", f"loglik {diagnostics['mclust_loglik']:.7g}, BIC "
+                                     f"{diagnostics['mclust_bic']:.7g} (its last E-step)"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

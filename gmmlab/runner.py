@@ -13,24 +13,28 @@ Hydra; the work itself is :func:`gmmlab.job.run_job`.
 import dataclasses
 import inspect
 import logging
+import re
 import sys
 from enum import Enum
-from importlib import import_module, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from hydra_plugins.gmmlab import SlurmLauncher, SlurmLauncherConf
 from omegaconf import MISSING, OmegaConf
 
-from gmmlab import backends, results
-from gmmlab.job import read_result, run_job, summary_table
+from gmmlab import backends, datasets, gaussian, plugins, results
+from gmmlab.job import already_done, read_result, run_job, summary_table
 
+# scikit-learn's four names and mclust's fourteen (each backend says which it fits).
 CovarianceType = Enum("CovarianceType", {name: name for name in
-                                         ("full", "tied", "diag", "spherical")})
+                                         gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS})
 
 
 @dataclasses.dataclass
@@ -38,6 +42,7 @@ class DatasetSchema:
     """A data set: registry name, loader options, held-out split, standardisation."""
 
     name: str = MISSING
+    target: str | None = None  # for dataset=custom: module:function
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     true_components: int | None = None  # the true or customary K, for studies to use
     test_size: float | None = None
@@ -59,15 +64,17 @@ class RunSchema:
 
 
 def backend_schema(name):
-    """A dataclass whose fields are the keyword options of backend ``name``'s fit function,
-    with their defaults: the schema cannot drift from the code."""
-    module = import_module(f"gmmlab.backends.{backends.BACKENDS[name]}")
-    parameters = inspect.signature(getattr(module, f"fit_{name}")).parameters.values()
+    """A dataclass whose fields are the options of backend ``name``'s fit function (its
+    parameters but the data, K, covariance type, seed and reg_covar), with their defaults (or
+    mandatory): the schema cannot drift from the code."""
+    parameters = inspect.signature(backends.resolve(name)).parameters.values()
     fields = [("name", str, dataclasses.field(default=name))]
     for parameter in parameters:
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
-            default = parameter.default
-            kind = Any if default is None else type(default)
+        if (parameter.name not in backends.STANDARD_ARGUMENTS and parameter.kind in (
+                inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)):
+            default = MISSING if parameter.default is inspect.Parameter.empty else (
+                parameter.default)
+            kind = Any if default is None or default is MISSING else type(default)
             fields.append((parameter.name, kind, dataclasses.field(default=default)))
     return dataclasses.make_dataclass(f"{name.title()}BackendSchema", fields)
 
@@ -81,15 +88,39 @@ def package_or_checkout(folder):
 
 
 def register_configs():
-    """Schemas and the named studies of experiments/ into Hydra's ConfigStore."""
+    """Schemas, installed packages' backends and data sets (entry points), and the named studies
+    of experiments/ into Hydra's ConfigStore."""
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunSchema)
     store.store(group="dataset", name="dataset_schema", node=DatasetSchema)
-    for name in backends.available():
+    Plugins.instance().register(SlurmLauncher)  # see hydra_plugins.gmmlab
+    store.store(group="hydra/launcher", name="gmmlab_slurm", node=SlurmLauncherConf,
+                provider="gmmlab")
+    for name in backends.BUILT_IN:
         store.store(group="backend", name=f"{name}_schema", node=backend_schema(name))
+    for name in plugins.registered(backends.ENTRY_POINT_GROUP):
+        try:
+            store.store(group="backend", name=name, node=backend_schema(name))
+        except plugins.PluginError as error:
+            print(f"[gmmlab] warning: installed backend {name!r} left out: {error}",
+                  file=sys.stderr)
+    for name in plugins.registered(datasets.ENTRY_POINT_GROUP):
+        store.store(group="dataset", name=name, node=DatasetSchema(name=name))
     for path in sorted(package_or_checkout("experiments").glob("*.yaml")):
         store.store(group="experiment", name=path.stem, node=OmegaConf.load(path),
                     package="_global_")
+
+
+def check_plugins(cfg):
+    """Raise PluginError when the configured backend or data set cannot be used (a bad target,
+    options a backend function does not take); nothing is loaded or fitted."""
+    options = {key: cfg.backend[key] for key in cfg.backend
+               if not OmegaConf.is_missing(cfg.backend, key)}
+    options = OmegaConf.to_container(OmegaConf.create(options), resolve=True)
+    covariance_type = getattr(cfg.covariance_type, "name", cfg.covariance_type)
+    backends.check(options.pop("name"), covariance_type, **options)
+    target = None if OmegaConf.is_missing(cfg.dataset, "target") else cfg.dataset.get("target")
+    datasets.loader(cfg.dataset.name, target)
 
 
 class CollectResults(Callback):
@@ -98,6 +129,14 @@ class CollectResults(Callback):
     Hydra skips this when a job raised; jobs here record failures instead of raising, and
     ``gmmlab-collect`` does the same by hand.
     """
+
+    def on_multirun_start(self, config, **kwargs):
+        """A bad backend or data-set target stops the sweep before any job runs (when it is
+        not itself swept: then every job records the failure)."""
+        try:
+            check_plugins(config)
+        except plugins.PluginError as error:
+            sys.exit(f"gmmlab: {error}")
 
     def on_multirun_end(self, config, **kwargs):
         table = results.collect(config.hydra.sweep.dir)
@@ -108,20 +147,27 @@ class CollectResults(Callback):
 
 def run(cfg):
     """The Hydra task: one job, skipped when its result already exists (resume)."""
-    # Hydra sets the root logger to INFO: PyTensor's set-up notes (compiler flags, config
-    # keys) would reach the user as log lines; its warnings still do.
-    logging.getLogger("pytensor").setLevel(logging.WARNING)
+    # Hydra sets the root logger to INFO: PyTensor's and rpy2's set-up notes (compiler flags,
+    # R's library path) would reach the user as log lines; their warnings still do.
+    for library in ("pytensor", "rpy2"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     hydra_config = HydraConfig.get()
     output_dir = Path(hydra_config.runtime.output_dir)
     overrides = list(hydra_config.overrides.task)
-    previous = read_result(output_dir)
-    if (cfg.resume and previous is not None and previous["status"] == "ok"
-            and previous["provenance"]["overrides"] == overrides):
+    if already_done(cfg.resume, output_dir, overrides):
         print(f"[gmmlab] skipped (already done): {output_dir}")
-        return previous
-    spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True, throw_on_missing=True)
+        return read_result(output_dir)
+    problem = None
+    try:
+        check_plugins(cfg)
+    except plugins.PluginError as error:
+        if hydra_config.mode == RunMode.RUN:
+            sys.exit(f"gmmlab: {error}")
+        problem = str(error)  # one job of a sweep: recorded, and the sweep goes on
+    spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True,
+                                  throw_on_missing=problem is None)
     spec["variant"], spec["data_setting"] = describe_run(overrides, hydra_config.runtime.choices)
-    record = run_job(spec, output_dir, overrides)
+    record = run_job(spec, output_dir, overrides, problem)
     print(summary_table(record))
     print(f"[gmmlab] result: {output_dir / 'result.json'}")
     if record["status"] == "failed" and hydra_config.mode == RunMode.RUN:
@@ -136,7 +182,10 @@ def describe_run(overrides, choices):
     method, data = [choices["backend"]], [choices["dataset"]]
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if key.startswith("backend.") or key in ("reg_covar", "covariance_type"):
+        value = re.sub(r"\\(.)", r"\1", value)  # Hydra escapes ':' ',' '=' in sweeps
+        if key in ("backend.target", "dataset.target"):  # a user function names the method
+            (method if key == "backend.target" else data)[0] = value
+        elif key.startswith("backend.") or key in ("reg_covar", "covariance_type"):
             method.append(f"{key.removeprefix('backend.')}={value}")
         elif key.startswith("dataset.") and not key.endswith("seed"):
             data.append(f"{key.removeprefix('dataset.').removeprefix('options.')}={value}")

@@ -1,5 +1,7 @@
 """All four backends on the same data: one interface, agreeing estimates, honest failures."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,45 @@ def test_bad_requests_raise_before_fitting():
         backends.fit("stan", X, 2)
     with pytest.raises(ValueError, match="backend 'em'.*unexpected keyword argument 'n_draws'"):
         backends.fit("em", X, 2, n_draws=10)
+    with pytest.raises(ValueError, match=r"backend 'sklearn' fits the covariance types \['full', "
+                                         r"'tied', 'diag', 'spherical'\], not 'EEE' \(mclust's "
+                                         r"name for 'tied'\); backend=mclust fits all"):
+        backends.fit("sklearn", X, 2, "EEE")
+
+
+def test_a_simple_backend_function_gets_only_what_it_names_and_is_wrapped():
+    """A function naming only X and n_components (no covariance_type: full) that returns a
+    mapping: one k-means step, whose parameters the test recomputes."""
+    def one_cluster_per_half(X, n_components):
+        halves = np.array_split(np.sort(X, axis=0), n_components)
+        return {"weights": [len(h) / len(X) for h in halves],
+                "means": [h.mean(axis=0) for h in halves],
+                "covariances": [np.cov(h.T, bias=True).reshape(1, 1) for h in halves]}
+    module = type(sys)("gmmlab_test_plugin")
+    module.fit = one_cluster_per_half
+    sys.modules["gmmlab_test_plugin"] = module
+    X = load_dataset("faithful_eruptions").X
+    result = backends.fit("custom", X, 2, target="gmmlab_test_plugin:fit", seed=3)
+    low, high = np.sort(X[:, 0])[:136], np.sort(X[:, 0])[136:]
+    assert result.status == "ok" and result.covariances.shape == (2, 1, 1)
+    assert result.means[:, 0] == pytest.approx([low.mean(), high.mean()])
+    assert result.covariances[:, 0, 0] == pytest.approx([low.var(), high.var()])
+    with pytest.raises(ValueError, match="has no covariance_type parameter"):
+        backends.fit("custom", X, 2, "diag", target="gmmlab_test_plugin:fit")
+    with pytest.raises(ValueError, match="backend 'em' takes no target"):
+        backends.fit("em", X, 2, target="gmmlab_test_plugin:fit")
+
+
+def test_mclust_without_r_says_what_to_install(monkeypatch):
+    from gmmlab.backends import mclust
+
+    mclust._r.cache_clear()
+    monkeypatch.setitem(sys.modules, "rpy2.robjects", None)
+    result = backends.fit("mclust", load_dataset("faithful").X, 2)
+    mclust._r.cache_clear()
+    assert result.status == "failed"
+    assert "apt-get install r-base-core r-cran-mclust" in result.message
+    assert "pip install 'gmmlab[r]'" in result.message
 
 
 def test_pymc_asks_for_an_installed_sampler():

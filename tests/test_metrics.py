@@ -196,3 +196,18 @@ def test_tutorial_140_eruptions_bic_prefers_three_by_a_hair_and_icl_two():
     assert min(bic, key=bic.get) == 3
     icl = {k: s["icl"] for k, s in scores.items()}
     assert min(icl, key=icl.get) == 2
+
+
+# nMclustParams(model, d, G = 4) for mclust's 14 models, as mclust 6.0.0 (R 4.2.2) prints them;
+# in 1-D its models E and V have 8 and 11. (tests/test_mclust.py asks R for every K and D.)
+MCLUST_COUNTS_K4 = {2: [12, 15, 13, 16, 16, 19, 14, 17, 17, 20, 17, 20, 20, 23],
+                    3: [16, 19, 18, 21, 24, 27, 21, 24, 27, 30, 30, 33, 36, 39],
+                    4: [20, 23, 23, 26, 32, 35, 29, 32, 38, 41, 47, 50, 56, 59]}
+
+
+def test_free_parameter_counts_equal_mclust_for_every_model():
+    for D, counts in MCLUST_COUNTS_K4.items():
+        assert [gaussian.n_parameters(4, D, m) for m in gaussian.MCLUST_MODELS] == counts
+    assert [gaussian.n_parameters(4, 1, m) for m in ("E", "V", "EEE", "full")] == [8, 11, 8, 11]
+    for covariance_type, model in gaussian.MCLUST_NAMES.items():
+        assert gaussian.n_parameters(3, 2, covariance_type) == gaussian.n_parameters(3, 2, model)

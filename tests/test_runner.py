@@ -129,7 +129,8 @@ def test_submitit_local_launcher(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("n_compnents=3", "Key 'n_compnents' not in 'RunSchema'"),
-    ("covariance_type=ful", "Invalid value 'ful', expected one of [full, tied, diag, spherical]"),
+    ("covariance_type=ful", "Invalid value 'ful', expected one of [full, tied, diag, spherical, "
+                            "EII, VII,"),
     ("backend.n_draws=10", "Key 'n_draws' not in 'EmBackendSchema'"),
     ("dataset=faithfull", "Could not find 'dataset/faithfull'"),
     ("seed=one", "Value 'one' of type 'str' could not be converted to Integer"),

@@ -7,15 +7,34 @@ means (K, D), full covariances (K, D, D)), so :mod:`gmmlab.metrics` treats them 
 import inspect
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import import_module
 
 import numpy as np
 
+from gmmlab import gaussian, plugins
 from gmmlab.em import SingularCovarianceError
 
-# name -> module holding a ``fit_<name>`` function; imported on use (PyMC is slow to import).
-BACKENDS = {"em": "em", "sklearn": "scikit", "sklearn_vb": "scikit", "pymc": "bayes"}
+# The built-in backends: name -> "module:function", imported on use (PyMC is slow to import).
+BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
+            "sklearn": "gmmlab.backends.scikit:fit_sklearn",
+            "sklearn_vb": "gmmlab.backends.scikit:fit_sklearn_vb",
+            "pymc": "gmmlab.backends.bayes:fit_pymc",
+            "mclust": "gmmlab.backends.mclust:fit_mclust"}
+# The covariance types each built-in backend fits: scikit-learn's four names, and for mclust
+# also its own fourteen (gmmlab.gaussian.MCLUST_MODELS).
+COVARIANCE_TYPES = {name: gaussian.COVARIANCE_TYPES for name in BUILT_IN} | {
+    "mclust": gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS}
+# Installed packages add backends under this entry-point group (see gmmlab.plugins).
+ENTRY_POINT_GROUP = "gmmlab.backends"
+# ``backend=custom backend.target=module:function`` runs any importable function.
+CUSTOM = "custom"
+# What gmmlab passes to a backend function, by parameter name; the function names those it uses.
+STANDARD_ARGUMENTS = ("X", "n_components", "covariance_type", "seed", "reg_covar")
+
+
+class BackendError(plugins.PluginError):
+    """A backend that cannot be used as configured: unknown name, bad target or options."""
 
 
 @dataclass
@@ -45,31 +64,120 @@ class FitResult:
 
 
 def available():
-    """Backend names accepted by :func:`fit`."""
-    return list(BACKENDS)
+    """Backend names accepted by :func:`fit` (``custom`` takes a ``target``)."""
+    return [*BUILT_IN, *plugins.registered(ENTRY_POINT_GROUP), CUSTOM]
+
+
+def resolve(name, target=None):
+    """The fit function of backend ``name`` (for ``custom``: of ``target``, "module:function").
+
+    Raises BackendError naming what is wrong: an unknown name, a module that does not import,
+    a missing function, a function without the parameters ``X`` and ``n_components``.
+    """
+    if name == CUSTOM:
+        if not target:
+            raise BackendError("backend 'custom' needs a target: backend.target=module:function.")
+    elif target:
+        raise BackendError(f"backend {name!r} takes no target (only backend=custom does).")
+    else:
+        target = BUILT_IN.get(name) or plugins.registered(ENTRY_POINT_GROUP).get(name)
+        if target is None:
+            raise BackendError(f"unknown backend {name!r}; available: {available()}.")
+    function = plugins.import_target(target, "backend")
+    parameters = inspect.signature(function).parameters
+    missing = [p for p in ("X", "n_components") if p not in parameters]
+    if missing and not _takes_any_keyword(function):
+        raise BackendError(f"backend target {target!r}: {function.__name__}() must take the "
+                           f"parameters X and n_components; it lacks {', '.join(missing)}.")
+    return function
+
+
+def check(name, covariance_type="full", **options):
+    """Raise BackendError unless backend ``name`` accepts ``options`` and the covariance type;
+    nothing is fitted. Returns the fit function and its keyword arguments but the data."""
+    options = dict(options)
+    function = resolve(name, options.pop("target", None))
+    if covariance_type not in COVARIANCE_TYPES.get(name, (covariance_type,)):
+        alias = {v: k for k, v in gaussian.MCLUST_NAMES.items()}.get(covariance_type)
+        raise BackendError(
+            f"backend {name!r} fits the covariance types {list(COVARIANCE_TYPES[name])}, not "
+            f"{covariance_type!r}" + (f" (mclust's name for {alias!r})" if alias else "")
+            + "; backend=mclust fits all of mclust's models.")
+    arguments = _arguments(function, covariance_type, options)
+    data = {k: None for k in STANDARD_ARGUMENTS if k not in arguments and _takes(function, k)}
+    try:
+        inspect.signature(function).bind(**data, **arguments)
+    except TypeError as error:
+        accepted = [p for p in inspect.signature(function).parameters
+                    if p not in STANDARD_ARGUMENTS]
+        raise BackendError(f"backend {name!r} ({function.__module__}.{function.__name__}): "
+                           f"{error}; its options are {accepted or 'none'}.") from None
+    return function, arguments
 
 
 def fit(name, X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, **options):
     """Fit backend ``name`` to X (N, D); never raises for a failing fit: status 'failed'.
 
-    Bad arguments (unknown backend, bad options) do raise, before anything is fitted.
+    Bad arguments (unknown backend, bad options or target) raise BackendError, before
+    anything is fitted. A backend function gets, by name, those of ``X, n_components,
+    covariance_type, seed, reg_covar`` it takes, and the options; it returns a
+    :class:`FitResult` or a mapping with ``weights`` (K,), ``means`` (K, D) and
+    ``covariances`` (full (K, D, D) or in the shape of the covariance type), optionally
+    ``n_iter``, ``converged`` and ``diagnostics``.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; available: {available()}.")
-    fit_backend = getattr(import_module(f"gmmlab.backends.{BACKENDS[name]}"), f"fit_{name}")
+    function, arguments = check(name, covariance_type, **options)
     X = np.asarray(X, dtype=float)
-    try:
-        inspect.signature(fit_backend).bind(X, n_components, covariance_type, seed, reg_covar,
-                                            **options)
-    except TypeError as error:
-        raise ValueError(f"backend {name!r}: {error}") from None
+    data = {"X": X, "n_components": n_components, "seed": seed, "reg_covar": reg_covar}
+    arguments |= {k: v for k, v in data.items() if _takes(function, k)}
     started = time.perf_counter()
     try:
-        result = fit_backend(X, n_components, covariance_type, seed, reg_covar, **options)
+        result = _as_fit_result(function(**arguments), name, n_components, covariance_type,
+                                X.shape[1])
     except Exception as error:  # noqa: BLE001 - a failing fit is a result, not a crash
         result = _failed(name, n_components, covariance_type, error)
     result.fit_seconds = time.perf_counter() - started
     return result
+
+
+def _takes(function, parameter):
+    return parameter in inspect.signature(function).parameters or _takes_any_keyword(function)
+
+
+def _takes_any_keyword(function):
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in inspect.signature(function).parameters.values())
+
+
+def _arguments(function, covariance_type, options):
+    """The covariance type (when the function takes one) and the options, as keywords. A
+    function without ``covariance_type`` fits full covariances and accepts only 'full'."""
+    if _takes(function, "covariance_type"):
+        return {"covariance_type": covariance_type} | options
+    if covariance_type != "full":
+        raise BackendError(f"backend function {function.__name__}() has no covariance_type "
+                           f"parameter, so it fits full covariances; got covariance_type="
+                           f"{covariance_type!r}.")
+    return dict(options)
+
+
+def _as_fit_result(returned, name, n_components, covariance_type, n_features):
+    """A backend's return value as a FitResult (a mapping of parameters is wrapped)."""
+    if isinstance(returned, FitResult):
+        return returned
+    if not isinstance(returned, Mapping) or not {"weights", "means", "covariances"} <= set(
+            returned):
+        raise TypeError(f"backend {name!r} returned {type(returned).__name__}; expected a "
+                        "FitResult or a mapping with weights, means and covariances.")
+    weights = np.asarray(returned["weights"], dtype=float)
+    means = np.asarray(returned["means"], dtype=float).reshape(len(weights), n_features)
+    covariances = np.asarray(returned["covariances"], dtype=float)
+    if covariances.shape != (len(weights), n_features, n_features):
+        covariances = gaussian.full_covariances(covariances, covariance_type, len(weights),
+                                                n_features)
+    return FitResult(name, n_components, covariance_type, weights=weights, means=means,
+                     covariances=covariances, n_iter=returned.get("n_iter"),
+                     converged=returned.get("converged"),
+                     diagnostics=dict(returned.get("diagnostics") or {}))
 
 
 def spike_start(X, n_components, covariance_type, variance, seed):

@@ -1,0 +1,136 @@
+"""Sweeps through cluster engines: a real one-node SLURM cluster and a local Ray instance.
+
+The SLURM tests need a running cluster (`bash tests/cluster/slurm.sh start` as root, then
+SLURM_CONF as it prints; `.ci/run` does both); the Ray tests need the extra `ray`. Each is
+skipped, saying so, otherwise. Every launcher must give the basic launcher's numbers.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+from test_runner import gmmlab, results
+
+pytestmark = pytest.mark.cluster
+
+# Two data sets x two backends, K = 3, no covariance floor: Old Faithful fits, the three
+# repeated points of few_distinct collapse (em: singular error; sklearn: ill-defined).
+SWEEP = ["dataset=faithful,few_distinct", "backend=em,sklearn", "n_components=3",
+         "reg_covar=0"]
+COMPARED = ["status", "loglik", "bic", "n_iter"]
+
+
+def slurm_is_up():
+    if shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True,
+                          text=True, timeout=30)
+    return done.returncode == 0 and any(state in done.stdout for state in ("idle", "mix"))
+
+
+def ray_is_installed():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_slurm = pytest.mark.skipif(
+    not slurm_is_up(), reason="no SLURM cluster: as root, `bash tests/cluster/slurm.sh test` "
+    "starts one, runs these tests and stops it (.ci/run does so when it can)")
+needs_ray = pytest.mark.skipif(
+    not ray_is_installed(), reason="Ray is not installed: pip install -e '.[ray]'")
+
+def sweep_table(tmp_path, name, *extra):
+    sweep = tmp_path / name
+    gmmlab("-m", *SWEEP, *extra, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    table = pd.read_csv(sweep / "results.csv")
+    return table.set_index(["dataset", "backend"]).sort_index()[COMPARED]
+
+
+@pytest.fixture(scope="module")
+def basic(tmp_path_factory):
+    """The sweep through Hydra's basic launcher, the reference."""
+    return sweep_table(tmp_path_factory.mktemp("basic"), "basic", "hydra/launcher=basic")
+
+
+@pytest.mark.parametrize("launcher", [
+    "parallel", "local",
+    pytest.param("slurm", marks=needs_slurm),
+    pytest.param("ray_cluster", marks=needs_ray),
+])
+def test_every_launcher_gives_the_basic_launchers_numbers(tmp_path, basic, launcher):
+    extra = ["hydra.launcher.ray.init.num_cpus=2"] if launcher == "ray_cluster" else []
+    table = sweep_table(tmp_path, launcher, f"hydra/launcher={launcher}", *extra)
+    assert list(table["status"]) == ["ok", "ok", "failed", "failed"]
+    pd.testing.assert_frame_equal(table, basic)
+
+
+@needs_slurm
+def test_slurm_resume_submits_exactly_the_missing_runs(tmp_path):
+    arguments = ["-m", "dataset=faithful", "backend=em,sklearn", "n_components=2,3",
+                 "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}/sweep"]
+    gmmlab(*arguments, cwd=tmp_path)
+    submitted = tmp_path / "sweep" / ".submitit"
+
+    def jobs():  # submitit's folder per SLURM job (and per array task)
+        return {name for name in os.listdir(submitted) if not name.startswith(".")}
+
+    first = jobs()
+    assert len(results(tmp_path / "sweep")) == 4
+    again = gmmlab(*arguments, cwd=tmp_path)
+    assert "[gmmlab] 4 of 4 runs already done: not submitted" in again.stdout
+    assert jobs() == first  # no job submitted
+    missing = tmp_path / "sweep" / "backend=sklearn,dataset=faithful,n_components=3"
+    (missing / "result.json").unlink()
+    third = gmmlab(*arguments, cwd=tmp_path)
+    assert "[gmmlab] 3 of 4 runs already done: not submitted" in third.stdout
+    assert len(jobs() - first) == 1  # one job, of the missing run:
+    assert (third.stdout + third.stderr).count("\t#") == 1
+    assert (missing / "result.json").exists()
+    assert len(pd.read_csv(tmp_path / "sweep" / "results.csv")) == 4
+
+
+@needs_slurm
+@pytest.mark.parametrize("request_, message", [
+    ("hydra.launcher.cpus_per_task=999", "asks for 999 CPUs, but no node of partition"),
+    ("hydra.launcher.mem_gb=100000", "mem_gb=100000 asks for 102400000 MB, but no node"),
+    ("hydra.launcher.partition=nowhere", "partition 'nowhere' does not exist"),
+])
+def test_a_request_no_node_can_satisfy_fails_at_once_naming_the_resource(tmp_path, request_,
+                                                                          message):
+    started = time.monotonic()
+    done = gmmlab("-m", "dataset=faithful", "n_components=2,3", "hydra/launcher=slurm",
+                  request_, f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, check=False)
+    assert time.monotonic() - started < 60
+    assert done.returncode == 1 and message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "sweep" / ".submitit").exists()  # nothing submitted
+
+
+@needs_slurm
+def test_slurm_stops_waiting_after_max_wait_min_and_cancels(tmp_path):
+    """A job that holds every CPU keeps the sweep's job pending; after max_wait_min = 0.1
+    (6 s) the sweep cancels it and says so."""
+    cpus = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={cpus}",
+                              "--output=/dev/null", "--wrap=sleep 120"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        started = time.monotonic()
+        done = gmmlab("-m", "dataset=faithful", "hydra/launcher=slurm",
+                      "hydra.launcher.max_wait_min=0.1", f"hydra.sweep.dir={tmp_path}/sweep",
+                      cwd=tmp_path, check=False)
+        assert time.monotonic() - started < 60
+    finally:
+        subprocess.run(["scancel", blocker], check=True)
+    assert done.returncode == 1
+    assert "had not finished after max_wait_min=0.1 minutes and were cancelled" in done.stderr
+    queue = subprocess.run(["squeue", "--noheader", "--format=%j"], capture_output=True,
+                           text=True).stdout
+    assert "gmmlab-sweep" not in queue
+
