@@ -7,7 +7,8 @@ PYTHON ?= $(shell for p in python3.12 python3.13; do command -v $$p >/dev/null 2
 VENV := .venv
 BIN := $(VENV)/bin
 # The extra 'r' (rpy2, for the mclust backend) when R with the mclust package is installed; the
-# stamp names the extras, so installing R later rebuilds .venv with them.
+# stamp names the extras, so installing R later rebuilds .venv with them. Others on demand, e.g.
+# make test EXTRAS=dev,ray (the Ray launcher; .ci/run does so).
 EXTRAS := dev$(shell Rscript -e 'quit(status = !requireNamespace("mclust", quietly = TRUE))' >/dev/null 2>&1 && echo ,r)
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),+,$(EXTRAS))

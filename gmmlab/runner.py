@@ -26,7 +26,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from hydra_plugins.gmmlab import SlurmLauncher, SlurmLauncherConf
+from hydra_plugins.gmmlab.ray_launcher import RayLauncher, RayLauncherConf
+from hydra_plugins.gmmlab.slurm_launcher import SlurmLauncher, SlurmLauncherConf
 from omegaconf import MISSING, OmegaConf
 
 from gmmlab import backends, datasets, gaussian, plugins, results
@@ -93,9 +94,10 @@ def register_configs():
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunSchema)
     store.store(group="dataset", name="dataset_schema", node=DatasetSchema)
-    Plugins.instance().register(SlurmLauncher)  # see hydra_plugins.gmmlab
-    store.store(group="hydra/launcher", name="gmmlab_slurm", node=SlurmLauncherConf,
-                provider="gmmlab")
+    for launcher, schema, name in ((SlurmLauncher, SlurmLauncherConf, "gmmlab_slurm"),
+                                   (RayLauncher, RayLauncherConf, "gmmlab_ray")):
+        Plugins.instance().register(launcher)  # see hydra_plugins.gmmlab
+        store.store(group="hydra/launcher", name=name, node=schema, provider="gmmlab")
     for name in backends.BUILT_IN:
         store.store(group="backend", name=f"{name}_schema", node=backend_schema(name))
     for name in plugins.registered(backends.ENTRY_POINT_GROUP):

@@ -43,7 +43,7 @@ needs_slurm = pytest.mark.skipif(
     not slurm_is_up(), reason="no SLURM cluster: as root, `bash tests/cluster/slurm.sh test` "
     "starts one, runs these tests and stops it (.ci/run does so when it can)")
 needs_ray = pytest.mark.skipif(
-    not ray_is_installed(), reason="Ray is not installed: pip install -e '.[ray]'")
+    not ray_is_installed(), reason="Ray is not installed: make test EXTRAS=dev,ray")
 
 def sweep_table(tmp_path, name, *extra):
     sweep = tmp_path / name
@@ -64,7 +64,7 @@ def basic(tmp_path_factory):
     pytest.param("ray_cluster", marks=needs_ray),
 ])
 def test_every_launcher_gives_the_basic_launchers_numbers(tmp_path, basic, launcher):
-    extra = ["hydra.launcher.ray.init.num_cpus=2"] if launcher == "ray_cluster" else []
+    extra = ["hydra.launcher.num_cpus=2"] if launcher == "ray_cluster" else []
     table = sweep_table(tmp_path, launcher, f"hydra/launcher={launcher}", *extra)
     assert list(table["status"]) == ["ok", "ok", "failed", "failed"]
     pd.testing.assert_frame_equal(table, basic)
