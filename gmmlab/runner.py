@@ -6,8 +6,9 @@
 
 Config groups live in ``conf/`` (``dataset/``, ``backend/``, ``hydra/launcher/``), named studies
 in ``experiments/`` (group ``experiment``). Typed schemas (below, in Hydra's ConfigStore) turn a
-typo or a bad value into an error before anything runs. This is the only module that imports
-Hydra; the work itself is :func:`gmmlab.job.run_job`.
+typo or a bad value into an error before anything runs. This module and gmmlab's launchers
+(``hydra_plugins.gmmlab``) are the only ones that import Hydra; the work itself is
+:func:`gmmlab.job.run_job`.
 """
 
 import dataclasses
@@ -89,8 +90,8 @@ def package_or_checkout(folder):
 
 
 def register_configs():
-    """Schemas, installed packages' backends and data sets (entry points), and the named studies
-    of experiments/ into Hydra's ConfigStore."""
+    """Schemas, gmmlab's launchers, installed packages' backends and data sets (entry points),
+    and the named studies of experiments/ into Hydra's ConfigStore."""
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunSchema)
     store.store(group="dataset", name="dataset_schema", node=DatasetSchema)
@@ -125,20 +126,23 @@ def check_plugins(cfg):
     datasets.loader(cfg.dataset.name, target)
 
 
+class CheckTargets(Callback):
+    """A bad backend or data-set target stops a sweep before any job runs (when it is not
+    itself swept: then every job records the failure)."""
+
+    def on_multirun_start(self, config, **kwargs):
+        try:
+            check_plugins(config)
+        except plugins.PluginError as error:
+            sys.exit(f"gmmlab: {error}")
+
+
 class CollectResults(Callback):
     """At the end of a multirun, gather every result.json into results.csv/.parquet.
 
     Hydra skips this when a job raised; jobs here record failures instead of raising, and
     ``gmmlab-collect`` does the same by hand.
     """
-
-    def on_multirun_start(self, config, **kwargs):
-        """A bad backend or data-set target stops the sweep before any job runs (when it is
-        not itself swept: then every job records the failure)."""
-        try:
-            check_plugins(config)
-        except plugins.PluginError as error:
-            sys.exit(f"gmmlab: {error}")
 
     def on_multirun_end(self, config, **kwargs):
         table = results.collect(config.hydra.sweep.dir)
