@@ -107,6 +107,14 @@ def machine_description():
             f"numpy {np.__version__} with {blas}, scikit-learn {sklearn.__version__}")
 
 
+def publish(report, output=None):
+    """Print a benchmark's report and, given a path, write it there too."""
+    print("\n" + report)
+    if output:
+        with open(output, "w") as out:
+            out.write(report)
+
+
 def format_table(rows):
     """The rows as a Markdown table."""
     header = ("| N | D | K | covariance | sklearn s/iter | gmmlab s/iter | speed-up | "
@@ -139,10 +147,7 @@ def main(argv=None):
               f"Command: python -m gmmlab.bench --repeats {args.repeats} "
               f"--iterations {args.iterations}{' --quick' if args.quick else ''}\n\n"
               f"{format_table(rows)}\n")
-    print("\n" + report)
-    if args.output:
-        with open(args.output, "w") as out:
-            out.write(report)
+    publish(report, args.output)
     worst = max(row["loglik_rel_diff"] for row in rows)
     if worst >= 1e-8:
         raise SystemExit(f"log-likelihoods differ by {worst:.1e} relative (limit 1e-8)")

@@ -25,7 +25,7 @@ import sys
 import time
 
 from gmmlab import backends
-from gmmlab.bench import machine_description
+from gmmlab.bench import machine_description, publish
 from gmmlab.datasets import load_dataset
 
 CASES = [("faithful", {}, 2), ("tutorial_1d", {}, 3),
@@ -108,10 +108,7 @@ def main(argv=None):
             print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     report = (f"Machine: {machine_description()}\n\n"
               f"Command: python -m gmmlab.bench_bayes\n\n{format_table(rows)}\n")
-    print("\n" + report)
-    if args.output:
-        with open(args.output, "w") as out:
-            out.write(report)
+    publish(report, args.output)
     return rows
 
 

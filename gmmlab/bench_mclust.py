@@ -17,7 +17,7 @@ import numpy as np
 
 from gmmlab import backends, gaussian, metrics
 from gmmlab.backends.mclust import _r
-from gmmlab.bench import machine_description
+from gmmlab.bench import machine_description, publish
 from gmmlab.datasets import load_dataset
 
 DATA = ("faithful", "faithful_eruptions", "galaxies", "acidity", "enzyme", "iris")
@@ -104,10 +104,7 @@ def main(argv=None):
               f"Command: python -m gmmlab.bench_mclust --repeats {args.repeats}\n\n"
               f"{format_table(rows)}\n\nAll data sets: gmmlab {total[0]:.2f} s, mclustBIC "
               f"{total[1]:.2f} s, ratio {total[0] / total[1]:.2f}x.\n")
-    print("\n" + report)
-    if args.output:
-        with open(args.output, "w") as out:
-            out.write(report)
+    publish(report, args.output)
     return rows
 
 
