@@ -1,7 +1,7 @@
 """Sweeps on a SLURM cluster: a request no node can ever run is refused before submitting, the
 wait for the jobs has a limit, and a cluster without accounting is explained once.
 
-Hydra-free: the runner's SLURM launcher (:class:`gmmlab.runner.SlurmLauncher`) calls these.
+Hydra-free: the SLURM launcher (``hydra_plugins.gmmlab.slurm_launcher``) calls these.
 """
 
 import _thread

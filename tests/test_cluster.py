@@ -134,3 +134,15 @@ def test_slurm_stops_waiting_after_max_wait_min_and_cancels(tmp_path):
                            text=True).stdout
     assert "gmmlab-sweep" not in queue
 
+
+
+@pytest.mark.parametrize("limit, expected", [
+    ("infinite", None), ("UNLIMITED", None), ("30", 30), ("30:15", 30.25),
+    ("2:00:00", 120), ("1-00:00:00", 1440), ("2-12", 3600), ("1-1:30", 1530),
+])
+def test_slurm_time_limits_in_minutes(limit, expected):
+    """sinfo's %l formats (minutes, minutes:seconds, hours:minutes:seconds,
+    days-hours[:minutes[:seconds]]), as the sbatch manual gives them."""
+    from gmmlab.cluster import minutes
+
+    assert minutes(limit) == expected
