@@ -217,3 +217,25 @@ def test_every_job_of_every_study_composes_against_the_schemas(experiment):
         for overrides in jobs:
             job = compose("config", overrides=[f"experiment={experiment}", *overrides])
             assert job.backend.name and job.dataset.name, overrides
+
+
+@pytest.mark.parametrize("experiment, option", [
+    ("model_selection_pymc", "backend.covariance_prior=inverse_wishart"),
+    ("model_selection_pymc", "backend.draws=150"),
+    ("model_selection_mclust", "backend.start=random"),
+])
+def test_a_single_backend_study_takes_that_backends_options(experiment, option):
+    """The documented variants (`gmmlab -m experiment=model_selection_pymc
+    backend.covariance_prior=inverse_wishart`) compose: the study's backend is its default,
+    not only a sweep value, so its options exist before the sweep applies."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from gmmlab.runner import package_or_checkout, register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(package_or_checkout("conf")), version_base="1.3"):
+        study = compose("config", overrides=[f"experiment={experiment}", option])
+    key, value = option.split("=")
+    assert str(study.backend[key.removeprefix("backend.")]) == value
