@@ -101,17 +101,28 @@ def register_configs():
         store.store(group="hydra/launcher", name=name, node=schema, provider="gmmlab")
     for name in backends.BUILT_IN:
         store.store(group="backend", name=f"{name}_schema", node=backend_schema(name))
-    for name in plugins.registered(backends.ENTRY_POINT_GROUP):
+    for name in installed(backends.ENTRY_POINT_GROUP, [*backends.BUILT_IN, backends.CUSTOM]):
         try:
             store.store(group="backend", name=name, node=backend_schema(name))
         except plugins.PluginError as error:
             print(f"[gmmlab] warning: installed backend {name!r} left out: {error}",
                   file=sys.stderr)
-    for name in plugins.registered(datasets.ENTRY_POINT_GROUP):
+    for name in installed(datasets.ENTRY_POINT_GROUP, [*datasets.REGISTRY, datasets.CUSTOM]):
         store.store(group="dataset", name=name, node=DatasetSchema(name=name))
     for path in sorted(package_or_checkout("experiments").glob("*.yaml")):
         store.store(group="experiment", name=path.stem, node=OmegaConf.load(path),
                     package="_global_")
+
+
+def installed(group, own):
+    """Names installed packages register under an entry-point group, but gmmlab's ``own``
+    (left out with a warning: the built-in one is used)."""
+    for name in plugins.registered(group):
+        if name in own:
+            print(f"[gmmlab] warning: an installed package registers {name!r} in {group}, a "
+                  "name gmmlab has itself; gmmlab's is used.", file=sys.stderr)
+        else:
+            yield name
 
 
 def check_plugins(cfg):

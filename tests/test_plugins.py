@@ -87,12 +87,12 @@ def test_a_user_data_set_function_feeds_every_backend(tmp_path):
 def test_an_installed_package_adds_a_backend_and_a_data_set_by_entry_point(tmp_path):
     """A distribution's metadata on the path (as pip would install it) registers
     ``cluster_moments`` and ``two_blobs``; the backend's options are checked like built-in
-    ones."""
+    ones; a plugin named like a built-in backend is left out, with a warning."""
     info = tmp_path / "site" / "toy_plugin-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        f"[gmmlab.backends]\ncluster_moments = {TARGET}\n\n"
+        f"[gmmlab.backends]\ncluster_moments = {TARGET}\nem = {TARGET}\n\n"
         "[gmmlab.datasets]\ntwo_blobs = toy_methods:two_blobs\n")
     env = plugin_env(tmp_path / "site")
     gmmlab("dataset=two_blobs", "backend=cluster_moments", "backend.shrinkage=0.5",
@@ -102,6 +102,9 @@ def test_an_installed_package_adds_a_backend_and_a_data_set_by_entry_point(tmp_p
     X = load_dataset("custom", target="toy_methods:two_blobs").X
     assert record["loglik"] == pytest.approx(
         mixture_loglik(X, *cluster_moments(X, 2, 0, 0.5)), rel=1e-10)
+    own = gmmlab("backend=em", f"hydra.run.dir={tmp_path}/em", cwd=tmp_path, env=env)
+    assert "registers 'em' in gmmlab.backends, a name gmmlab has itself" in own.stderr
+    assert json.loads((tmp_path / "em" / "result.json").read_text())["n_iter"] > 0  # EM's
     done = gmmlab("backend=cluster_moments", "backend.shrinkage_=1",
                   f"hydra.run.dir={tmp_path}/bad", cwd=tmp_path, env=env, check=False)
     assert done.returncode == 1

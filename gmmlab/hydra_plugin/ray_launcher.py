@@ -8,6 +8,7 @@ gmmlab has its own instead of hydra-ray-launcher, whose every release pins cloud
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 from hydra.core.singleton import Singleton
@@ -39,8 +40,8 @@ class RayLauncher(Launcher):
         try:
             import ray
         except ImportError:
-            raise ImportError("hydra/launcher=ray_cluster needs Ray: pip install "
-                              "'gmmlab[ray]' (make test EXTRAS=dev,ray).") from None
+            sys.exit("gmmlab: hydra/launcher=ray_cluster needs Ray: pip install 'gmmlab[ray]' "
+                     "(in a checkout: make test EXTRAS=dev,ray).")
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
