@@ -40,7 +40,9 @@ def run_job(spec, output_dir, overrides=(), problem=None):
     started = datetime.datetime.now(datetime.UTC)
     record = {
         "status": "failed", "message": "",
-        "backend": spec["backend"]["name"], "dataset": spec["dataset"]["name"],
+        # a user function (backend=custom, dataset=custom) is named by its target
+        "backend": spec["backend"].get("target") or spec["backend"]["name"],
+        "dataset": spec["dataset"].get("target") or spec["dataset"]["name"],
         "n_components": spec["n_components"], "covariance_type": spec["covariance_type"],
         "seed": spec["seed"], "reg_covar": spec["reg_covar"],
         "true_components": spec["dataset"].get("true_components"),

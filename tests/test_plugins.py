@@ -47,6 +47,7 @@ def test_a_backend_from_outside_the_package_runs_in_a_sweep_collect_and_report(t
     table = pd.read_csv(sweep / "results.csv")
     assert len(table) == 4 and (table["status"] == "ok").all()
     assert set(table["variant"]) == {f"{TARGET} shrinkage=0", f"{TARGET} shrinkage=0.5"}
+    assert set(table["backend"]) == {TARGET}
     X = load_dataset("faithful").X
     for path in results(sweep):
         record = json.loads(path.read_text())
@@ -81,7 +82,8 @@ def test_a_user_data_set_function_feeds_every_backend(tmp_path):
     assert record["status"] == "ok" and record["n_samples"] == 300
     assert record["data_setting"] == "toy_methods:two_blobs n_samples=300"
     assert sorted(np.round(np.array(record["params"]["means"])[:, 0])) == [0, 6]
-    assert "custom N=300 D=2" in done.stdout
+    assert record["dataset"] == "toy_methods:two_blobs"
+    assert "toy_methods:two_blobs N=300 D=2" in done.stdout
 
 
 def test_an_installed_package_adds_a_backend_and_a_data_set_by_entry_point(tmp_path):
