@@ -38,13 +38,13 @@ def plot_dataset(dataset, ax=None, bins=30):
 
 
 BACKEND_COLOURS = {"em": "tab:blue", "sklearn": "tab:orange", "sklearn_vb": "tab:green",
-                   "pymc": "tab:red"}
+                   "pymc": "tab:red", "mclust": "tab:purple"}
 
 
 def _colour(label):
     """The colour of the backend a label (e.g. 'sklearn_vb n_init=5') starts with."""
     matches = [name for name in BACKEND_COLOURS if str(label).startswith(name)]
-    return BACKEND_COLOURS[max(matches, key=len)] if matches else "tab:purple"
+    return BACKEND_COLOURS[max(matches, key=len)] if matches else "tab:gray"  # user backends
 
 
 def plot_fitted_densities(dataset, fits):
@@ -110,25 +110,31 @@ def _ellipse(ax, mean, covariance, radius, colour):
 
 
 def plot_criteria_vs_k(summary, criteria):
-    """Criterion (lower is better) against K, one line per backend, the chosen K starred.
+    """Criterion (lower is better) against K, one line per variant, the chosen K starred.
 
     summary: DataFrame with columns variant, n_components and the criteria (means over seeds).
     """
-    fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 3.5), squeeze=False)
+    variants = sorted(summary["variant"].unique())
+    # a backend's colour; its second and third variants dashed and dotted
+    styles = {v: ("-", "--", ":")[[_colour(w) for w in variants[:i]].count(_colour(v)) % 3]
+              for i, v in enumerate(variants)}
+    fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 4), squeeze=False)
     for ax, criterion in zip(axes[0], criteria, strict=True):
-        for backend, rows in summary.groupby("variant"):
+        for variant, rows in summary.groupby("variant"):
             rows = rows.dropna(subset=[criterion]).sort_values("n_components")
             if rows.empty:
                 continue
-            ax.plot(rows["n_components"], rows[criterion], marker="o", color=_colour(backend),
-                    label=backend)
+            ax.plot(rows["n_components"], rows[criterion], marker="o", color=_colour(variant),
+                    linestyle=styles[variant], label=variant)
             best = rows.loc[rows[criterion].idxmin()]
             ax.plot(best["n_components"], best[criterion], marker="*", markersize=16,
-                    color=_colour(backend))
+                    color=_colour(variant))
         ax.set_xlabel("K")
         ax.set_title(f"{criterion.split('.')[0].upper()} (lower is better; * = chosen)")
-    axes[0, 0].legend(frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    rows_of_legend = -(-len(labels) // 4)
+    fig.tight_layout(rect=(0, 0.07 * rows_of_legend, 1, 1))
     return fig
 
 
