@@ -45,6 +45,7 @@ needs_slurm = pytest.mark.skipif(
 needs_ray = pytest.mark.skipif(
     not ray_is_installed(), reason="Ray is not installed: make test EXTRAS=dev,ray")
 
+
 def sweep_table(tmp_path, name, *extra):
     sweep = tmp_path / name
     gmmlab("-m", *SWEEP, *extra, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
