@@ -24,6 +24,7 @@ from typing import Any
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -138,14 +139,26 @@ def check_plugins(cfg):
 
 
 class CheckTargets(Callback):
-    """A bad backend or data-set target stops a sweep before any job runs (when it is not
-    itself swept: then every job records the failure)."""
+    """A bad backend or data-set target stops a sweep before any job runs. Where the backend,
+    the data set or the covariance type is itself swept, the sweep's base configuration is not
+    a job: then every job checks its own and records the failure."""
 
     def on_multirun_start(self, config, **kwargs):
+        if any(key.split(".")[0] in ("backend", "dataset", "covariance_type")
+               for key in swept_keys(config)):
+            return
         try:
             check_plugins(config)
         except plugins.PluginError as error:
             sys.exit(f"gmmlab: {error}")
+
+
+def swept_keys(config):
+    """The keys a multirun sweeps, from the command line and ``hydra.sweeper.params``."""
+    params = config.hydra.sweeper.get("params") or {}
+    overrides = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {override.key_or_group for override in parsed if override.is_sweep_override()}
 
 
 class CollectResults(Callback):

@@ -74,6 +74,18 @@ def test_a_failing_user_backend_is_recorded_and_finished_runs_resume(tmp_path):
     assert again.stdout.count("skipped (already done)") == 1
 
 
+def test_swept_targets_are_checked_job_by_job(tmp_path):
+    """With the target itself swept, the sweep's base configuration has none: each job
+    checks its own, and a bad one is a failed record, not the end of the sweep."""
+    sweep = tmp_path / "sweep"
+    gmmlab("-m", "backend=custom", f"backend.target={TARGET},no_such_module:fit",
+           "n_components=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path, env=plugin_env())
+    table = pd.read_csv(sweep / "results.csv").set_index("backend")
+    assert table.loc[TARGET, "status"] == "ok"
+    assert table.loc["no_such_module:fit", "status"] == "failed"
+    assert "cannot import module 'no_such_module'" in table.loc["no_such_module:fit", "message"]
+
+
 def test_a_user_data_set_function_feeds_every_backend(tmp_path):
     done = gmmlab("dataset=custom", "dataset.target=toy_methods:two_blobs",
                   "+dataset.options.n_samples=300", "backend=em", "n_components=2",
