@@ -380,7 +380,7 @@ REGISTRY = {
 ENTRY_POINT_GROUP = "gmmlab.datasets"
 # ``dataset=custom dataset.target=module:function``: any function returning a Dataset or an
 # (N, D) array.
-CUSTOM = "custom"
+CUSTOM = plugins.CUSTOM
 
 
 def available():
@@ -409,20 +409,8 @@ def load_dataset(name, *, standardize=False, test_size=None, split_seed=0, targe
 
 def loader(name, target):
     """The function that makes data set ``name``: built in, an entry point, or ``target``."""
-    if name == CUSTOM:
-        if not target:
-            raise plugins.PluginError("data set 'custom' needs a target: "
-                                      "dataset.target=module:function.")
-        return plugins.import_target(target, "data set")
-    if target:
-        raise plugins.PluginError(f"data set {name!r} takes no target (only dataset=custom "
-                                  "does).")
-    if name in REGISTRY:
-        return REGISTRY[name]
-    registered = plugins.registered(ENTRY_POINT_GROUP)
-    if name not in registered:
-        raise ValueError(f"unknown data set {name!r}; available: {available()}.")
-    return plugins.import_target(registered[name], "data set")
+    return plugins.find(name, target, kind="data set", key="dataset", built_in=REGISTRY,
+                        group=ENTRY_POINT_GROUP, available=available)
 
 
 def _from_array(values, source, options):

@@ -12,6 +12,10 @@ A package adds a backend or a data set without changes to gmmlab, in its ``pypro
 
 from importlib import import_module, metadata
 
+# The registry name of a user's function, given by its target: backend=custom
+# backend.target=module:function (and dataset=custom).
+CUSTOM = "custom"
+
 
 class PluginError(ValueError):
     """A target that cannot be used: malformed, not importable, or not a function."""
@@ -38,3 +42,21 @@ def import_target(target, what):
         raise PluginError(f"{what} target {target!r}: module {module_name!r} has no function "
                           f"{function_name!r}.")
     return function
+
+
+def find(name, target, *, kind, key, built_in, group, available):
+    """The function behind ``name`` of a registry: gmmlab's own (``built_in``: name -> a
+    function or a "module:function"), an installed package's (entry-point ``group``), or for
+    ``custom`` the ``target`` the user names. ``kind`` ("backend") and ``key`` ("backend", the
+    config key) go into the messages; ``available()`` lists the names for an unknown one."""
+    if name == CUSTOM:
+        if not target:
+            raise PluginError(f"{kind} 'custom' needs a target: {key}.target=module:function.")
+        found = target
+    elif target:
+        raise PluginError(f"{kind} {name!r} takes no target (only {key}=custom does).")
+    else:
+        found = built_in.get(name) or registered(group).get(name)
+        if found is None:
+            raise PluginError(f"unknown {kind} {name!r}; available: {available()}.")
+    return import_target(found, kind) if isinstance(found, str) else found

@@ -28,7 +28,7 @@ COVARIANCE_TYPES = {name: gaussian.COVARIANCE_TYPES for name in BUILT_IN} | {
 # Installed packages add backends under this entry-point group (see gmmlab.plugins).
 ENTRY_POINT_GROUP = "gmmlab.backends"
 # ``backend=custom backend.target=module:function`` runs any importable function.
-CUSTOM = "custom"
+CUSTOM = plugins.CUSTOM
 # What gmmlab passes to a backend function, by parameter name; the function names those it uses.
 STANDARD_ARGUMENTS = ("X", "n_components", "covariance_type", "seed", "reg_covar")
 
@@ -71,24 +71,17 @@ def available():
 def resolve(name, target=None):
     """The fit function of backend ``name`` (for ``custom``: of ``target``, "module:function").
 
-    Raises BackendError naming what is wrong: an unknown name, a module that does not import,
+    Raises PluginError naming what is wrong: an unknown name, a module that does not import,
     a missing function, a function without the parameters ``X`` and ``n_components``.
     """
-    if name == CUSTOM:
-        if not target:
-            raise BackendError("backend 'custom' needs a target: backend.target=module:function.")
-    elif target:
-        raise BackendError(f"backend {name!r} takes no target (only backend=custom does).")
-    else:
-        target = BUILT_IN.get(name) or plugins.registered(ENTRY_POINT_GROUP).get(name)
-        if target is None:
-            raise BackendError(f"unknown backend {name!r}; available: {available()}.")
-    function = plugins.import_target(target, "backend")
+    function = plugins.find(name, target, kind="backend", key="backend", built_in=BUILT_IN,
+                            group=ENTRY_POINT_GROUP, available=available)
     parameters = inspect.signature(function).parameters
     missing = [p for p in ("X", "n_components") if p not in parameters]
     if missing and not _takes_any_keyword(function):
-        raise BackendError(f"backend target {target!r}: {function.__name__}() must take the "
-                           f"parameters X and n_components; it lacks {', '.join(missing)}.")
+        raise BackendError(f"backend target '{function.__module__}:{function.__name__}': "
+                           f"{function.__name__}() must take the parameters X and n_components; "
+                           f"it lacks {', '.join(missing)}.")
     return function
 
 
