@@ -9,7 +9,9 @@ One EM iteration from parameters theta_t:
 
 * E-step: log r_nk = log pi_k + log N(x_n | mu_k, Sigma_k) - log sum_j pi_j N(x_n | mu_j, Sigma_j);
   the log-sum-exp term summed over n is the log-likelihood l(theta_t).
-* M-step: pi_k = N_k / N, mu_k and Sigma_k the responsibility-weighted mean and covariance.
+* M-step: pi_k = N_k / N, mu_k the responsibility-weighted mean, and Sigma_k the weighted
+  covariance constrained to the covariance type: scikit-learn's four or mclust's fourteen models
+  lambda_k D_k A_k D_k^T (:data:`gmmlab.gaussian.MODEL_M_STEPS`).
 
 l(theta_t) never decreases (with ``reg_covar=0``) unless a component collapses, which this
 estimator detects and handles as ``singular`` says.
@@ -25,6 +27,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from gmmlab import gaussian
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+COVARIANCE_TYPES = gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS
+# Restarts are distinct starts: a start whose partition an earlier restart had is drawn again,
+# up to this many draws per restart asked for.
+DRAWS_PER_RESTART = 10
 SINGULAR_MODES = ("error", "stop", "reset")
 
 
@@ -33,7 +39,8 @@ class SingularCovarianceError(ValueError):
 
     def __init__(self, component, iteration, min_eigenvalue, detail=""):
         self.component, self.iteration, self.min_eigenvalue = component, iteration, min_eigenvalue
-        which = "the tied covariance" if component is None else f"component {component}"
+        which = ("the covariance shared by all components" if component is None
+                 else f"component {component}")
         stage = "at initialisation" if iteration == 0 else f"at iteration {iteration}"
         super().__init__(
             f"Covariance of {which} became singular {stage}: smallest eigenvalue "
@@ -49,6 +56,19 @@ class ConvergenceWarning(UserWarning):
 
 class EMGaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM; parameters as in ``sklearn.mixture.GaussianMixture``.
+
+    covariance_type : str, default='full'
+        scikit-learn's 'full', 'tied', 'diag', 'spherical', or one of mclust's models
+        lambda_k D_k A_k D_k^T (Celeux & Govaert 1995) 'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI',
+        'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV' (volume lambda, shape A,
+        orientation D: Equal, Variable or Identity); spherical = VII, diag = VVI, tied = EEE,
+        full = VVV. ``covariances_`` has the shape of the model's storage form (see
+        :mod:`gmmlab.gaussian`): (K,) for EII and VII, (K, D) for the *I models, (D, D) for EEE,
+        (K, D, D) for the rest.
+    n_init : int, default=1
+        Restarts, each from a different start: a k-means (or other hard) start whose partition
+        an earlier restart had is drawn again with the next seed, up to ``DRAWS_PER_RESTART``
+        (10) draws per restart; ``n_distinct_starts_`` says how many were run.
 
     Parameters beyond scikit-learn's:
 
@@ -73,6 +93,9 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         best restart (``singular='stop'``), else None.
     n_resets_ : int
         Components re-seeded over all restarts (``singular='reset'``).
+    n_distinct_starts_ : int
+        Restarts run, each from a distinct start (at most ``n_init``; fewer when the data admit
+        fewer distinct k-means partitions, or the start is given by ``*_init``).
     """
 
     def __init__(
@@ -127,14 +150,27 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         self.n_resets_ = 0
         self.restart_histories_ = []
         best = None
-        for restart in range(1 if warm else self.n_init):
-            params = self._get_parameters() if warm else self._initial_parameters(X, rng)
+        n_restarts = 1 if warm else self.n_init
+        seen = set()  # the partitions restarts started from
+        for _ in range(DRAWS_PER_RESTART * n_restarts):
+            if warm:
+                params = self._get_parameters()
+            else:
+                params, partition = self._initial_parameters(X, rng)
+                if partition in seen:
+                    continue
+                if partition is not None:
+                    seen.add(partition)
             run = self._run_em(X, params, rng, self.lower_bound_ if warm else -np.inf)
             self.restart_histories_.append(run["history"])
             if self.verbose:
-                print(f"restart {restart}: lower bound {run['lower_bound']:.6g}")
+                print(f"restart {len(self.restart_histories_) - 1}: lower bound "
+                      f"{run['lower_bound']:.6g}")
             if best is None or run["lower_bound"] > best["lower_bound"]:
                 best = run
+            if len(self.restart_histories_) == n_restarts:
+                break
+        self.n_distinct_starts_ = len(self.restart_histories_)
         self._set_parameters(best["params"])
         self.converged_ = best["converged"]
         self.n_iter_ = best["n_iter"]
@@ -160,7 +196,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
             previous = lower_bound
             log_prob_norm, resp = self._e_step(X, params)
             history.append(log_prob_norm.sum())
-            candidate = self._m_step(X, resp)
+            candidate = self._m_step(X, resp, params["covariances"])
             found = self._find_collapse(candidate)
             if found is not None:
                 component, min_eig = found
@@ -208,10 +244,12 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         resp /= total
         return (peak + np.log(total))[:, 0], resp
 
-    def _m_step(self, X, resp):
-        """pi_k = N_k / N and the Gaussian parameters; Cholesky factors only if non-degenerate."""
+    def _m_step(self, X, resp, previous=None):
+        """pi_k = N_k / N and the Gaussian parameters; Cholesky factors only if non-degenerate.
+
+        ``previous``: the current covariances, where an iterative M-step starts (None: cold)."""
         nk, means, covariances = gaussian.estimate_gaussian_parameters(
-            X, resp, self.reg_covar, self.covariance_type
+            X, resp, self.reg_covar, self.covariance_type, previous
         )
         return dict(weights=nk / nk.sum(), means=means, covariances=covariances)
 
@@ -219,7 +257,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         """(component, smallest eigenvalue) of a degenerate covariance, or None.
 
         On success, the parameters gain their ``precisions_cholesky``. Component is None for
-        the tied covariance.
+        a covariance shared by all components (EII, EEI, EEE).
         """
         found = self._degenerate(params["covariances"])
         if found is not None:
@@ -236,24 +274,25 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         """(component, smallest eigenvalue) of the worst covariance if it is non-finite or its
         smallest eigenvalue is at most the threshold (default: singular_tol x data scale)."""
         threshold = self._threshold if threshold is None else threshold
+        shared = gaussian.shares_one_covariance(self.covariance_type)
         if not np.all(np.isfinite(covariances)):
             bad = ~np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)
-            return (None if self.covariance_type == "tied" else int(np.argmax(bad))), np.nan
+            return (None if shared else int(np.argmax(bad))), np.nan
         eigenvalues = gaussian.smallest_eigenvalues(covariances, self.covariance_type)
         worst = int(np.argmin(eigenvalues))
         if eigenvalues[worst] <= threshold:
-            return (None if self.covariance_type == "tied" else worst), eigenvalues[worst]
+            return (None if shared else worst), eigenvalues[worst]
         return None
 
     def _reset(self, X, params, found, rng, iteration):
         """Re-seed every collapsed component at a random sample with the data covariance.
 
         ``found`` is the (component, smallest eigenvalue) of the first collapse. Raises if a
-        re-seeded component (or the re-seeded tied covariance) is degenerate again: then the
-        data covariance itself is singular.
+        re-seeded component (or the re-seeded shared covariance) is degenerate again: then the
+        data covariance itself is singular. The next M-step constrains the covariances again.
         """
         data_covariance = gaussian.estimate_gaussian_parameters(
-            X, np.ones((len(X), 1)), self.reg_covar, self.covariance_type
+            X, np.ones((len(X), 1)), self.reg_covar, gaussian.storage(self.covariance_type)
         )[2]
         params = {name: params[name].copy() for name in ("weights", "means", "covariances")}
         reseeded = []
@@ -265,7 +304,8 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
                     detail=" The data covariance itself is singular, so re-seeding cannot help.",
                 )
             if component is None:
-                params["covariances"] = data_covariance
+                params["covariances"] = np.broadcast_to(
+                    data_covariance, params["covariances"].shape).copy()
             else:
                 params["means"][component] = X[rng.randint(len(X))]
                 params["covariances"][component] = data_covariance[0]
@@ -281,12 +321,20 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     # ---------------------------------------------------------- initialisation
 
     def _initial_parameters(self, X, rng):
-        """theta_0: an M-step on the responsibilities of ``init_params``, then the user's inits."""
+        """theta_0: an M-step on the responsibilities of ``init_params``, then the user's inits.
+
+        Returns theta_0 and what identifies the start: the partition of a hard start (labels
+        numbered by first appearance, as bytes), "given" for a start given by ``*_init``, None
+        for soft (random) responsibilities, which never repeat.
+        """
         if all(p is not None for p in (self.weights_init, self.means_init, self.precisions_init)):
             params = dict(weights=np.asarray(self.weights_init, dtype=float),
                           means=np.asarray(self.means_init, dtype=float))
+            partition = "given"
         else:
-            params = self._m_step(X, self._initial_responsibilities(X, rng))
+            resp = self._initial_responsibilities(X, rng)
+            partition = _partition(resp)
+            params = self._m_step(X, resp)
             if self.weights_init is not None:
                 params["weights"] = np.asarray(self.weights_init, dtype=float)
             if self.means_init is not None:
@@ -306,7 +354,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
             if self.singular != "reset":
                 raise SingularCovarianceError(found[0], 0, found[1])
             params = self._reset(X, params, found, rng, 0)
-        return params
+        return params, partition
 
     def _initial_responsibilities(self, X, rng):
         """Hard or random responsibilities (N, K) from the ``init_params`` method."""
@@ -398,7 +446,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         N, D = X.shape
         K = self.n_components
         _check_number("n_components", K, numbers.Integral, 1)
-        check_choice("covariance_type", self.covariance_type, gaussian.COVARIANCE_TYPES)
+        check_choice("covariance_type", self.covariance_type, COVARIANCE_TYPES)
         _check_number("tol", self.tol, numbers.Real, 0)
         _check_number("reg_covar", self.reg_covar, numbers.Real, 0)
         _check_number("max_iter", self.max_iter, numbers.Integral, 0)
@@ -420,10 +468,9 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
             _check_init("means_init", self.means_init, (K, D))
         if self.precisions_init is not None:
             shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}
-            precisions = _check_init(
-                "precisions_init", self.precisions_init, shape[self.covariance_type]
-            )
-            if self.covariance_type in ("full", "tied"):
+            form = gaussian.storage(self.covariance_type)
+            precisions = _check_init("precisions_init", self.precisions_init, shape[form])
+            if form in ("full", "tied"):
                 matrices = precisions.reshape(-1, D, D)
                 if not np.allclose(matrices, matrices.transpose(0, 2, 1)):
                     raise ValueError("precisions_init must be symmetric.")
@@ -464,6 +511,17 @@ def _check_init(name, value, shape):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return array
+
+
+def _partition(resp):
+    """The partition of hard responsibilities (N, K) as bytes, labels numbered by first
+    appearance (so relabelled partitions are equal); None for soft responsibilities."""
+    if not np.all((resp == 0) | (resp == 1)):
+        return None
+    _, first, labels = np.unique(resp.argmax(axis=1), return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[labels].tobytes()
 
 
 def _squared_distances(X, centres):

@@ -1,22 +1,27 @@
 """Per-covariance-type formulas of a Gaussian mixture, shared by the EM estimator and the metrics.
 
-Notation: ``N`` samples, ``D`` features, ``K`` components. Covariances and precisions are stored
-as scikit-learn stores them:
+Notation: ``N`` samples, ``D`` features, ``K`` components. Covariance types are scikit-learn's
+four names and mclust's fourteen models (:data:`MCLUST_MODELS`, the M-steps in
+:data:`MODEL_M_STEPS`). Covariances and precisions are stored in one of four forms, as
+scikit-learn stores them; every model has one (:func:`storage`), so the E-step has one code path
+per form:
 
-=============  =====================  ==========================================
-type           covariances            precisions_cholesky
-=============  =====================  ==========================================
-``full``       (K, D, D)              (K, D, D), upper ``U_k`` with P_k = U_k U_k^T
-``tied``       (D, D)                 (D, D), one ``U`` shared by all components
-``diag``       (K, D)                 (K, D), ``1 / sigma_kd``
-``spherical``  (K,)                   (K,), ``1 / sigma_k``
-=============  =====================  ==========================================
+=============  =====================  ==========================================  =============
+form           covariances            precisions_cholesky                         models
+=============  =====================  ==========================================  =============
+``full``       (K, D, D)              (K, D, D), upper ``U_k`` with P_k = U_k U_k^T  VVV VEE EVE
+                                                                                  VVE EEV VEV EVV
+``tied``       (D, D)                 (D, D), one ``U`` shared by all components   EEE
+``diag``       (K, D)                 (K, D), ``1 / sigma_kd``                     VVI EEI VEI EVI
+``spherical``  (K,)                   (K,), ``1 / sigma_k``                        VII EII
+=============  =====================  ==========================================  =============
 
 Everything runs over blocks of samples, so no temporary grows as ``N x K x D``, and the heavy
 work is a few matrix products per block over all components at once: for the full type with the
 quadratic features phi(x) = (x_i x_j)_{i <= j}, which turn both the E-step's quadratic forms and
 the M-step's scatter matrices into one (N, D (D + 1) / 2) x (., K) product each.
 """
+
 
 import numpy as np
 from scipy import linalg
@@ -65,24 +70,42 @@ def n_parameters(n_components, n_features, covariance_type):
     return int(covariance + K * D + K - 1)
 
 
-def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type):
+def storage(covariance_type):
+    """The form a type's covariances are stored in: 'full', 'tied', 'diag' or 'spherical'."""
+    return MODEL_M_STEPS[_model(covariance_type)][0]
+
+
+def shares_one_covariance(covariance_type):
+    """True for the models whose components all have the same covariance (EII, EEI, EEE)."""
+    return set(_model(covariance_type)) <= {"E", "I"}
+
+
+def _model(covariance_type):
+    """mclust's three-letter name (also in 1-D, where the models reduce to E and V)."""
+    model = MCLUST_NAMES.get(covariance_type, covariance_type)
+    if model not in MCLUST_MODELS:
+        mclust_name(covariance_type, 2)  # raises, naming the types
+    return model
+
+
+def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type, previous=None):
     """M-step: weights, means and covariances from responsibilities.
 
-    N_k = sum_n r_nk,  mu_k = sum_n r_nk x_n / N_k,
-    Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar * I,
-    reduced to the shared (tied), diagonal or mean-diagonal (spherical) form.
+    N_k = sum_n r_nk,  mu_k = sum_n r_nk x_n / N_k, the sample covariances
+    S_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar * I (only their diagonals for
+    the diag and spherical forms, sum_k N_k S_k / N for tied), and the model's M-step
+    (:data:`MODEL_M_STEPS`) constrains them to lambda_k D_k A_k D_k^T. An iterative M-step starts
+    at ``previous`` (the covariances of the current parameters; None: a cold start).
 
     X : (N, D), resp : (N, K). Returns nk (K,) (unnormalised weights), means (K, D) and the
-    covariances in the shape of the type.
+    covariances in the storage form of the type.
     """
     nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
     means = resp.T @ X / nk[:, np.newaxis]
-    covariances = {
-        "full": _covariances_full,
-        "tied": _covariance_tied,
-        "diag": _covariances_diag,
-        "spherical": _covariances_spherical,
-    }[covariance_type](X, resp, nk, reg_covar)
+    form, m_step = MODEL_M_STEPS[_model(covariance_type)]
+    sample_covariances = _SAMPLE_COVARIANCES[form](X, resp, nk, reg_covar)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        covariances = m_step(sample_covariances, nk, previous)
     return nk, means, covariances
 
 
@@ -144,17 +167,233 @@ def _covariances_diag(X, resp, nk, reg_covar):
     return resp.T @ (Xc * Xc) / nk[:, np.newaxis] - offsets**2 + reg_covar
 
 
-def _covariances_spherical(X, resp, nk, reg_covar):
-    return _covariances_diag(X, resp, nk, reg_covar).mean(axis=1)
+_SAMPLE_COVARIANCES = {"full": _covariances_full, "tied": _covariance_tied,
+                       "diag": _covariances_diag, "spherical": _covariances_diag}
+
+
+# ------------------------------------------------------------------ mclust's models
+#
+# Sigma_k = lambda_k D_k A_k D_k^T (Celeux & Govaert 1995). With the scatter matrices
+# W_k = N_k S_k, W = sum_k W_k and N = sum_k N_k, the M-step minimises
+# sum_k N_k log det Sigma_k + tr(Sigma_k^{-1} W_k) under the model's constraints. Each function
+# below takes S in the shape of its form ((K, D, D), tied (D, D), diag and spherical the diagonals
+# (K, D)), nk (K,) and the previous covariances (or None), and returns the covariances. Where no
+# closed form exists (VEI, VEE, VEV, EVE, VVE) the minimisation alternates over the parts, each
+# step lowering the objective, from the previous parameters (so EM never loses likelihood) or
+# from mclust's cold start (unit volumes and shapes, D = I), until the objective changes by at
+# most INNER_TOL relative (mclust's rule; its tolerance is sqrt(eps)).
+
+INNER_TOL = 1e-10
+INNER_MAX_ITER = 500
+
+
+def _unconstrained(S, nk, previous):
+    """VVV, VVI, EEE: S_k itself (tied: already sum_k W_k / N)."""
+    return S
+
+
+def _eii(S, nk, previous):
+    """lambda = tr(W) / (N D)."""
+    return np.full(len(nk), nk @ S.sum(axis=1) / (nk.sum() * S.shape[1]))
+
+
+def _vii(S, nk, previous):
+    """lambda_k = tr(W_k) / (N_k D)."""
+    return S.mean(axis=1)
+
+
+def _eei(S, nk, previous):
+    """lambda A = diag(W) / N."""
+    return np.broadcast_to(nk @ S / nk.sum(), S.shape).copy()
+
+
+def _evi(S, nk, previous):
+    """A_k = diag(W_k) / |diag(W_k)|^(1/D), lambda = sum_k |diag(W_k)|^(1/D) / N."""
+    W = nk[:, np.newaxis] * S
+    volumes = _geometric_mean(W)
+    return volumes.sum() / nk.sum() * W / volumes[:, np.newaxis]
+
+
+def _vei(S, nk, previous):
+    """lambda_k and A alternately: see :func:`_variable_volumes_equal_shape`."""
+    shape = None if previous is None else previous[0]
+    scales, shape = _variable_volumes_equal_shape(nk[:, np.newaxis] * S, nk, shape)
+    return scales[:, np.newaxis] * shape
+
+
+def _vee(S, nk, previous):
+    """lambda_k = tr(W_k C^{-1}) / (D N_k) and C = sum_k W_k / lambda_k normalised to det 1,
+    alternately (C = D A D^T)."""
+    W = nk[:, np.newaxis, np.newaxis] * S
+    D = S.shape[-1]
+
+    def update(state):
+        scales, _ = state
+        shared = _unit_determinant(np.tensordot(1 / scales, W, axes=1))
+        scales = np.einsum("kde,ed->k", W, np.linalg.inv(shared)) / (D * nk)
+        return (scales, shared), D * nk @ np.log(scales)
+
+    scales = (np.ones(len(nk)) if previous is None
+              else np.exp(np.linalg.slogdet(previous)[1] / D))
+    scales, shared = _iterate(update, (scales, None))
+    return scales[:, np.newaxis, np.newaxis] * shared
+
+
+def _eve(S, nk, previous):
+    """D by Browne & McNicholas' MM steps, then A_k = diag(D^T W_k D) normalised to det 1 and
+    lambda = sum_k |diag(D^T W_k D)|^(1/D) / N, alternately."""
+
+    def equal_volume(variances):
+        volumes = _geometric_mean(variances)
+        return volumes.sum() / nk.sum() * variances / volumes[:, np.newaxis]
+
+    return _common_orientation(S, nk, previous, equal_volume)
+
+
+def _vve(S, nk, previous):
+    """D by Browne & McNicholas' MM steps, then lambda_k A_k = diag(D^T W_k D) / N_k,
+    alternately."""
+    return _common_orientation(S, nk, previous, lambda variances: variances / nk[:, np.newaxis])
+
+
+def _eev(S, nk, previous):
+    """D_k the eigenvectors of W_k (eigenvalues omega_k, decreasing), lambda A = sum_k omega_k / N.
+    """
+    eigenvalues, orientations = _eigh_decreasing(nk[:, np.newaxis, np.newaxis] * S)
+    shared = np.broadcast_to(eigenvalues.sum(axis=0) / nk.sum(), eigenvalues.shape)
+    return _compose(orientations, shared)
+
+
+def _vev(S, nk, previous):
+    """D_k the eigenvectors of W_k; lambda_k and A alternately from their eigenvalues, as VEI."""
+    eigenvalues, orientations = _eigh_decreasing(nk[:, np.newaxis, np.newaxis] * S)
+    shape = None if previous is None else np.linalg.eigvalsh(previous[0])[::-1]
+    scales, shape = _variable_volumes_equal_shape(eigenvalues, nk, shape)
+    return _compose(orientations, scales[:, np.newaxis] * shape)
+
+
+def _evv(S, nk, previous):
+    """C_k = W_k / |W_k|^(1/D), lambda = sum_k |W_k|^(1/D) / N."""
+    W = nk[:, np.newaxis, np.newaxis] * S
+    volumes = np.exp(np.linalg.slogdet(W)[1] / S.shape[-1])
+    return volumes.sum() / nk.sum() * W / volumes[:, np.newaxis, np.newaxis]
+
+
+# mclust's model name -> (storage form, M-step). The scikit-learn names are aliases
+# (MCLUST_NAMES): spherical = VII, diag = VVI, tied = EEE, full = VVV.
+MODEL_M_STEPS = {
+    "EII": ("spherical", _eii),       # lambda I
+    "VII": ("spherical", _vii),       # lambda_k I
+    "EEI": ("diag", _eei),            # lambda A
+    "VEI": ("diag", _vei),            # lambda_k A              (iterative)
+    "EVI": ("diag", _evi),            # lambda A_k
+    "VVI": ("diag", _unconstrained),  # lambda_k A_k
+    "EEE": ("tied", _unconstrained),  # lambda D A D^T
+    "VEE": ("full", _vee),            # lambda_k D A D^T        (iterative)
+    "EVE": ("full", _eve),            # lambda D A_k D^T        (iterative, MM)
+    "VVE": ("full", _vve),            # lambda_k D A_k D^T      (iterative, MM)
+    "EEV": ("full", _eev),            # lambda D_k A D_k^T
+    "VEV": ("full", _vev),            # lambda_k D_k A D_k^T    (iterative)
+    "EVV": ("full", _evv),            # lambda D_k A_k D_k^T
+    "VVV": ("full", _unconstrained),  # lambda_k D_k A_k D_k^T
+}
+
+
+def _variable_volumes_equal_shape(values, nk, shape=None):
+    """lambda_k = sum_d w_kd / a_d / (D N_k) and a = sum_k w_k / lambda_k normalised to
+    prod_d a_d = 1, alternately, for diagonal scatters (or eigenvalues) w (K, D) in decreasing
+    order; from ``shape`` (D,) or a = 1. Returns lambda (K,) and a (D,)."""
+    D = values.shape[1]
+
+    def scales_given(shape):
+        return (values / shape).sum(axis=1) / (D * nk)
+
+    def update(shape):
+        scales = scales_given(shape)
+        shape = _unit_determinant((values / scales[:, np.newaxis]).sum(axis=0))
+        return shape, D * nk @ np.log(scales) + (values / (scales[:, np.newaxis] * shape)).sum()
+
+    shape = _iterate(update, np.ones(D) if shape is None else _unit_determinant(shape))
+    return scales_given(shape), shape
+
+
+def _common_orientation(S, nk, previous, variances_given):
+    """Sigma_k = D diag(v_k) D^T with one orientation D: Browne & McNicholas' (2014) two MM
+    steps for D given v (each minimises a majoriser of sum_k tr(W_k D diag(1 / v_k) D^T) over
+    orthogonal D by one SVD), then v = ``variances_given(diag(D^T W_k D))`` (K, D), alternately."""
+    W = nk[:, np.newaxis, np.newaxis] * S
+    K, D = len(nk), S.shape[-1]
+    largest = np.linalg.eigvalsh(W)[:, -1]
+    shifted = W - largest[:, np.newaxis, np.newaxis] * np.eye(D)
+
+    def update(state):
+        orientation, variances = state
+        inverse = 1 / variances
+        # MM 1: W_k - omega_k I <= 0, so the objective is concave in D: step along its gradient.
+        P, _, Rt = np.linalg.svd(np.einsum("kj,dj,kde->je", inverse, orientation, shifted))
+        orientation = Rt.T @ P.T
+        # MM 2: the same with diag(1 / v_k) - max(1 / v_k) I <= 0 on the other side.
+        P, _, Rt = np.linalg.svd(np.einsum("kde,ej,kj->dj", W, orientation,
+                                           inverse - inverse.max(axis=1, keepdims=True)))
+        orientation = P @ Rt
+        projected = np.einsum("dj,kde,ej->kj", orientation, W, orientation)
+        variances = variances_given(projected)
+        objective = nk @ np.log(variances).sum(axis=1) + (projected / variances).sum()
+        return (orientation, variances), objective
+
+    if previous is None:
+        start = np.eye(D), np.ones((K, D))
+    else:
+        orientation = np.linalg.eigh(previous[0])[1]
+        start = orientation, np.einsum("dj,kde,ej->kj", orientation, previous, orientation)
+    orientation, variances = _iterate(update, start)
+    return _compose(orientation, variances)
+
+
+def _iterate(update, state):
+    """``state, objective = update(state)`` until the objective changes by at most INNER_TOL
+    relative, is not finite, or INNER_MAX_ITER times. Returns the last state."""
+    previous = np.inf
+    for _ in range(INNER_MAX_ITER):
+        state, objective = update(state)
+        if not np.isfinite(objective) or abs(previous - objective) <= INNER_TOL * (
+                1 + abs(objective)):
+            break
+        previous = objective
+    return state
+
+
+def _geometric_mean(values):
+    """(prod_d v_d)^(1/D) over the last axis."""
+    return np.exp(np.log(values).mean(axis=-1))
+
+
+def _unit_determinant(matrix):
+    """A positive vector (its product) or symmetric matrix (its determinant) scaled to 1."""
+    if matrix.ndim == 1:
+        return matrix / _geometric_mean(matrix)
+    return matrix / np.exp(np.linalg.slogdet(matrix)[1] / len(matrix))
+
+
+def _eigh_decreasing(matrices):
+    """Eigenvalues (K, D) in decreasing order and the eigenvectors as columns (K, D, D)."""
+    eigenvalues, eigenvectors = np.linalg.eigh(matrices)
+    return eigenvalues[:, ::-1], eigenvectors[:, :, ::-1]
+
+
+def _compose(orientations, variances):
+    """D_k diag(v_k) D_k^T: (K, D, D), from orientations (K, D, D) or one (D, D) and v (K, D)."""
+    return (orientations * variances[:, np.newaxis, :]) @ np.swapaxes(orientations, -1, -2)
 
 
 def smallest_eigenvalues(covariances, covariance_type):
     """Smallest eigenvalue of every component's covariance: (K,), or (1,) for tied."""
-    if covariance_type == "full":
+    form = storage(covariance_type)
+    if form == "full":
         return np.linalg.eigvalsh(covariances)[:, 0]
-    if covariance_type == "tied":
+    if form == "tied":
         return np.linalg.eigvalsh(covariances)[:1]
-    if covariance_type == "diag":
+    if form == "diag":
         return covariances.min(axis=1)
     return np.asarray(covariances, dtype=float)
 
@@ -165,8 +404,9 @@ def precisions_cholesky(covariances, covariance_type):
     full / tied: Sigma = L L^T (lower) and U = L^{-T}, so that P = Sigma^{-1} = U U^T;
     diag / spherical: 1 / sqrt(sigma^2). Never forms an inverse or a determinant.
     """
-    if covariance_type in ("full", "tied"):
-        stacked = np.atleast_3d(covariances) if covariance_type == "full" else covariances[None]
+    form = storage(covariance_type)
+    if form in ("full", "tied"):
+        stacked = np.atleast_3d(covariances) if form == "full" else covariances[None]
         factors = np.empty_like(stacked)
         for k, covariance in enumerate(stacked):
             lower = linalg.cholesky(covariance, lower=True)
@@ -174,15 +414,16 @@ def precisions_cholesky(covariances, covariance_type):
             if info != 0:
                 raise np.linalg.LinAlgError(f"singular Cholesky factor (dtrtri info {info})")
             factors[k] = inverse.T
-        return factors if covariance_type == "full" else factors[0]
+        return factors if form == "full" else factors[0]
     return 1.0 / np.sqrt(covariances)
 
 
 def precisions_cholesky_from_precisions(precisions, covariance_type):
     """Upper factors U with P = U U^T from precision matrices (the ``precisions_init`` form)."""
-    if covariance_type == "full":
+    form = storage(covariance_type)
+    if form == "full":
         return np.stack([_upper_factor(precision) for precision in precisions])
-    if covariance_type == "tied":
+    if form == "tied":
         return _upper_factor(precisions)
     return np.sqrt(precisions)
 
@@ -195,33 +436,36 @@ def _upper_factor(precision):
 
 def precisions_from_cholesky(precisions_chol, covariance_type):
     """P = U U^T (full, tied) or U^2 (diag, spherical)."""
-    if covariance_type == "full":
+    form = storage(covariance_type)
+    if form == "full":
         return precisions_chol @ precisions_chol.transpose(0, 2, 1)
-    if covariance_type == "tied":
+    if form == "tied":
         return precisions_chol @ precisions_chol.T
     return precisions_chol**2
 
 
 def covariances_from_cholesky(precisions_chol, covariance_type):
     """Sigma = (U U^T)^{-1} = U^{-T} U^{-1}, by triangular solves (for ``precisions_init``)."""
-    if covariance_type in ("full", "tied"):
-        stacked = precisions_chol if covariance_type == "full" else precisions_chol[None]
+    form = storage(covariance_type)
+    if form in ("full", "tied"):
+        stacked = precisions_chol if form == "full" else precisions_chol[None]
         D = stacked.shape[-1]
         inverse = np.stack(
             [linalg.solve_triangular(U, np.eye(D), lower=False) for U in stacked]
         )
         covariances = inverse.transpose(0, 2, 1) @ inverse
-        return covariances if covariance_type == "full" else covariances[0]
+        return covariances if form == "full" else covariances[0]
     return 1.0 / precisions_chol**2
 
 
 def log_det_cholesky(precisions_chol, covariance_type, n_features):
     """log det(U) = -1/2 log det(Sigma) per component: (K,), or a scalar for tied."""
-    if covariance_type == "full":
+    form = storage(covariance_type)
+    if form == "full":
         return np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)).sum(axis=1)
-    if covariance_type == "tied":
+    if form == "tied":
         return np.log(np.diag(precisions_chol)).sum()
-    if covariance_type == "diag":
+    if form == "diag":
         return np.log(precisions_chol).sum(axis=1)
     return n_features * np.log(precisions_chol)
 
@@ -234,10 +478,11 @@ def estimate_log_gaussian_prob(X, means, precisions_chol, covariance_type):
     at once. X is first centred on the mean of the means (distances are shift-invariant), which
     keeps the cancellation in the expanded quadratic forms small.
     """
+    form = storage(covariance_type)
     N, D = X.shape
     centre = means.mean(axis=0)
     means = means - centre
-    mahalanobis = _MAHALANOBIS[covariance_type]
+    mahalanobis = _MAHALANOBIS[form]
     log_prob = np.empty((N, means.shape[0]))
     for block in sample_blocks(N, D * (D + 1) // 2 + means.shape[0]):
         log_prob[block] = mahalanobis(X[block] - centre, means, precisions_chol)
@@ -287,11 +532,12 @@ _MAHALANOBIS = {
 
 def full_covariances(covariances, covariance_type, n_components, n_features):
     """Expand any covariance type to (K, D, D) full matrices."""
-    if covariance_type == "full":
+    form = storage(covariance_type)
+    if form == "full":
         return np.asarray(covariances)
-    if covariance_type == "tied":
+    if form == "tied":
         return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
     variances = np.asarray(covariances)
-    if covariance_type == "spherical":
+    if form == "spherical":
         variances = np.repeat(variances[:, np.newaxis], n_features, axis=1)
     return variances[:, :, np.newaxis] * np.eye(n_features)

@@ -21,10 +21,10 @@ BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
             "sklearn_vb": "gmmlab.backends.scikit:fit_sklearn_vb",
             "pymc": "gmmlab.backends.bayes:fit_pymc",
             "mclust": "gmmlab.backends.mclust:fit_mclust"}
-# The covariance types each built-in backend fits: scikit-learn's four names, and for mclust
-# also its own fourteen (gmmlab.gaussian.MCLUST_MODELS).
+# The covariance types each built-in backend fits: scikit-learn's four names, and for em and
+# mclust also mclust's fourteen models (gmmlab.gaussian.MCLUST_MODELS).
 COVARIANCE_TYPES = {name: gaussian.COVARIANCE_TYPES for name in BUILT_IN} | {
-    "mclust": gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS}
+    name: gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS for name in ("em", "mclust")}
 # Installed packages add backends under this entry-point group (see gmmlab.plugins).
 ENTRY_POINT_GROUP = "gmmlab.backends"
 # ``backend=custom backend.target=module:function`` runs any importable function.
@@ -95,7 +95,7 @@ def check(name, covariance_type="full", **options):
         raise BackendError(
             f"backend {name!r} fits the covariance types {list(COVARIANCE_TYPES[name])}, not "
             f"{covariance_type!r}" + (f" (mclust's name for {alias!r})" if alias else "")
-            + "; backend=mclust fits all of mclust's models.")
+            + "; backend=em and backend=mclust fit all of mclust's models.")
     arguments = _arguments(function, covariance_type, options)
     data = {k: None for k in STANDARD_ARGUMENTS if k not in arguments and _takes(function, k)}
     try:
@@ -191,7 +191,7 @@ def spike_start(X, n_components, covariance_type, variance, seed):
         "tied": precision,
         "diag": np.vstack([spike] + [1 / np.diag(data_variance)] * (K - 1)),
         "spherical": np.array([1.0 / variance] + [1 / np.diag(data_variance).mean()] * (K - 1)),
-    }[covariance_type]
+    }[gaussian.storage(covariance_type)]
     return dict(weights_init=np.full(K, 1.0 / K), means_init=np.vstack([X[:1], means]),
                 precisions_init=precisions)
 

@@ -9,7 +9,9 @@ from gmmlab.em import ConvergenceWarning, EMGaussianMixture
 
 def fit_em(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_iter=100,
            tol=1e-3, init_params="kmeans", singular="error", spike_variance=None):
-    """EM with restarts; a collapse under singular='stop' gives status 'singular'.
+    """EM with restarts (``diagnostics['n_distinct_starts']``: how many distinct starts ran); a
+    collapse under singular='stop' gives status 'singular'. covariance_type: scikit-learn's four
+    names or mclust's fourteen models.
 
     spike_variance: start component 0 on the first sample with this variance (the unbounded
     likelihood case, see :func:`gmmlab.backends.spike_start`).
@@ -35,4 +37,5 @@ def fit_em(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_i
         n_iter=int(model.n_iter_), converged=bool(model.converged_),
         loglik_history=[float(v) for v in model.log_likelihood_history_],
         singular={"collapse": collapse, "n_resets": int(model.n_resets_)},
+        diagnostics={"n_distinct_starts": int(model.n_distinct_starts_)},
     )

@@ -58,7 +58,7 @@ function(data, G, modelName, z, tol, itmax) {
   sigma <- if (d == 1) array(rep_len(variance$sigmasq, G), c(1, 1, G)) else variance$sigma
   list(ok = TRUE, code = code, messages = messages, loglik = fit$loglik,
        pro = rep_len(fit$parameters$pro, G), mean = matrix(fit$parameters$mean, nrow = d),
-       sigma = sigma, iterations = if (is.null(z)) NA_real_ else attr(fit, "info")[["iterations"]],
+       sigma = sigma, iterations = if (is.null(z)) NA_real_ else attr(fit, "info")[[1]],
        bic = bic(modelName, fit$loglik, nrow(data), d, G))
 }
 """
