@@ -4,8 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -82,36 +80,7 @@ def test_history_records_the_log_likelihood_after_every_iteration():
     assert history[-1] == pytest.approx(-1130.264, abs=1e-3)
 
 
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    n_samples=st.integers(8, 60),
-    n_features=st.integers(1, 3),
-    n_components=st.integers(1, 4),
-    covariance_type=st.sampled_from(COVARIANCE_TYPES),
-    init_params=st.sampled_from(["kmeans", "k-means++", "random", "random_from_data"]),
-)
-@settings(max_examples=120, deadline=None)
-def test_log_likelihood_never_decreases(seed, n_samples, n_features, n_components,
-                                        covariance_type, init_params):
-    rng = np.random.RandomState(seed)
-    X = rng.standard_normal((n_samples, n_features)) * rng.uniform(0.1, 10, n_features)
-    X[: n_samples // 2] += rng.uniform(-5, 5, n_features)
-    model = EMGaussianMixture(n_components, covariance_type=covariance_type, reg_covar=0.0,
-                              tol=0.0, max_iter=30, init_params=init_params, random_state=seed,
-                              singular="stop", singular_tol=1e-6)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X)
-    except SingularCovarianceError as error:
-        assert error.iteration == 0  # 'stop' can only raise when the start is degenerate
-        return
-    history = model.log_likelihood_history_
-    assert np.all(np.isfinite(history))
-    assert np.all(np.diff(history) >= -1e-9 * np.abs(history[:-1]).clip(1))
-    resp = model.predict_proba(X)
-    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-12)
-    assert np.all(resp >= 0)
+# The log-likelihood never decreases: tests/test_covariance_models.py, for every type.
 
 
 # ------------------------------------------------------------- singularity

@@ -95,7 +95,7 @@ def check(name, covariance_type="full", **options):
         raise BackendError(
             f"backend {name!r} fits the covariance types {list(COVARIANCE_TYPES[name])}, not "
             f"{covariance_type!r}" + (f" (mclust's name for {alias!r})" if alias else "")
-            + "; backend=em and backend=mclust fit all of mclust's models.")
+            + "; backend=mclust fits all of mclust's models, and so does backend=em.")
     arguments = _arguments(function, covariance_type, options)
     data = {k: None for k in STANDARD_ARGUMENTS if k not in arguments and _takes(function, k)}
     try:
