@@ -64,7 +64,8 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         orientation D: Equal, Variable or Identity); spherical = VII, diag = VVI, tied = EEE,
         full = VVV. ``covariances_`` has the shape of the model's storage form (see
         :mod:`gmmlab.gaussian`): (K,) for EII and VII, (K, D) for the *I models, (D, D) for EEE,
-        (K, D, D) for the rest.
+        (K, D, D) for the rest; so has ``precisions_init``, whose covariances the first M-step
+        constrains to the model.
     n_init : int, default=1
         Restarts, each from a different start: a k-means (or other hard) start whose partition
         an earlier restart had is drawn again with the next seed, up to ``DRAWS_PER_RESTART``

@@ -6,22 +6,24 @@ four names and mclust's fourteen models (:data:`MCLUST_MODELS`, the M-steps in
 scikit-learn stores them; every model has one (:func:`storage`), so the E-step has one code path
 per form:
 
-=============  =====================  ==========================================  =============
-form           covariances            precisions_cholesky                         models
-=============  =====================  ==========================================  =============
-``full``       (K, D, D)              (K, D, D), upper ``U_k`` with P_k = U_k U_k^T  VVV VEE EVE
-                                                                                  VVE EEV VEV EVV
-``tied``       (D, D)                 (D, D), one ``U`` shared by all components   EEE
-``diag``       (K, D)                 (K, D), ``1 / sigma_kd``                     VVI EEI VEI EVI
-``spherical``  (K,)                   (K,), ``1 / sigma_k``                        VII EII
-=============  =====================  ==========================================  =============
+=============  ==========  ================================================  ================
+form           Sigma       precisions_cholesky                               models
+=============  ==========  ================================================  ================
+``full``       (K, D, D)   (K, D, D), upper ``U_k`` with P_k = U_k U_k^T     VVV (full), VEE,
+                                                                             EVE, VVE, EEV,
+                                                                             VEV, EVV
+``tied``       (D, D)      (D, D), one ``U`` shared by all components        EEE (tied)
+``diag``       (K, D)      (K, D), ``1 / sigma_kd``                          VVI (diag), EEI,
+                                                                             VEI, EVI
+``spherical``  (K,)        (K,), ``1 / sigma_k``                             VII (spherical),
+                                                                             EII
+=============  ==========  ================================================  ================
 
 Everything runs over blocks of samples, so no temporary grows as ``N x K x D``, and the heavy
 work is a few matrix products per block over all components at once: for the full type with the
 quadratic features phi(x) = (x_i x_j)_{i <= j}, which turn both the E-step's quadratic forms and
 the M-step's scatter matrices into one (N, D (D + 1) / 2) x (., K) product each.
 """
-
 
 import numpy as np
 from scipy import linalg
