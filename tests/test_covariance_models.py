@@ -293,3 +293,25 @@ def test_restarts_stop_when_no_new_partition_turns_up():
     # Soft (random) starts never repeat.
     assert fit(X, 2, "VVV", n_init=4, init_params="random", random_state=0,
                max_iter=5).n_distinct_starts_ == 4
+
+
+# ------------------------------------------------------------- backends
+
+
+def test_em_backend_fits_every_model_and_the_others_name_what_they_lack():
+    from gmmlab import backends, metrics
+
+    X = load_dataset("faithful").X
+    for model_name in MODELS:
+        result = backends.fit("em", X, 3, model_name, seed=0)
+        assert result.status == "ok" and result.covariances.shape == (3, 2, 2), model_name
+        assert result.diagnostics["n_distinct_starts"] == 1
+        model = fit(X, 3, model_name, random_state=0)
+        criteria = metrics.information_criteria(X, result.weights, result.means,
+                                                result.covariances, model_name)
+        assert criteria["bic"] == pytest.approx(model.bic(X), rel=1e-12)
+    for name in ("sklearn", "sklearn_vb", "pymc"):
+        with pytest.raises(backends.BackendError, match=rf"backend '{name}' fits the covariance "
+                           r"types \['full', 'tied', 'diag', 'spherical'\], not 'VEV'; "
+                           r"backend=mclust fits all of mclust's models, and so does backend=em"):
+            backends.check(name, "VEV")
