@@ -82,17 +82,18 @@ ITERATIVE = ("VEI", "VEE", "EVE", "VEV")
 @pytest.mark.parametrize("name, covariance_type", CROSS_CHECK)
 def test_em_equals_mclust_me_from_the_same_responsibilities(name, covariance_type):
     """For K = 1..5 from random responsibilities: the same 20 iterations agree to rounding
-    (mclust counts its M-step on the start as the first) for the closed-form M-steps; run to
-    convergence (mclust's relative and gmmlab's absolute tolerance, both 1e-13), the fits agree
-    to 1e-6 in log-likelihood and 1e-5 in parameters (iterative M-steps: 1e-9 and 1e-4, measured
-    worst 5e-10 and 4e-5 on iris VEE), their stopping rules being different; a fit that
-    becomes singular does so in both."""
+    (mclust counts its M-step on the start as the first) for the closed-form M-steps (1e-10
+    in log-likelihood, 2e-9 in parameters: measured worst 8.5e-14 and 7e-10, EVI on Old
+    Faithful, whose volumes are geometric means); run to convergence (mclust's relative and
+    gmmlab's absolute tolerance, both 1e-13), the fits agree to 1e-6 in log-likelihood and 1e-5
+    in parameters (iterative M-steps: 1e-9 and 1e-4, measured worst 5e-10 and 4e-5 on iris
+    VEE), their stopping rules being different; a fit that becomes singular does so in both."""
     X = load_dataset(name).X
     model_name = gaussian.mclust_name(covariance_type, X.shape[1])
     iterative = covariance_type in ITERATIVE
     runs = [(100_000, 1e-13, (1e-9, 1e-4) if iterative else (1e-6, 1e-5))]
     if not iterative:
-        runs.insert(0, (20, 0.0, (1e-10, 1e-9)))
+        runs.insert(0, (20, 0.0, (1e-10, 2e-9)))
     worst = {iterations: {} for iterations, _, _ in runs}  # printed with `pytest -rP`
     singular = []
     for K in range(1, 6):
