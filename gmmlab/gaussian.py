@@ -83,10 +83,11 @@ def shares_one_covariance(covariance_type):
 
 
 def _model(covariance_type):
-    """mclust's three-letter name (also in 1-D, where the models reduce to E and V)."""
+    """mclust's three-letter model of a covariance type, in any dimension (see mclust_name)."""
     model = MCLUST_NAMES.get(covariance_type, covariance_type)
-    if model not in MCLUST_MODELS:
-        mclust_name(covariance_type, 2)  # raises, naming the types
+    if model not in MODEL_M_STEPS:
+        raise ValueError(f"unknown covariance type {covariance_type!r}; expected one of "
+                         f"{COVARIANCE_TYPES + MCLUST_MODELS}.")
     return model
 
 
