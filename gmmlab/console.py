@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 # Errors of the user's input or environment: their message is the explanation.
-KNOWN = (ValueError, LookupError, OSError)
+KNOWN = (ValueError, OSError)
 # What an OSError's path was expected to be, by errno.
 EXPECTED = {
     errno.ENOENT: "it does not exist; expected an existing file or folder",

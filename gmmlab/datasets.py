@@ -384,7 +384,7 @@ def check_text_file(path, what):
     try:
         start.decode("utf-8")
     except UnicodeDecodeError as error:
-        if error.start < len(start) - 4:  # not just a character cut at the block's end
+        if len(start) < 65536 or error.start < len(start) - 4:  # not a character cut short
             raise ValueError(f"{what} {path} is not UTF-8 text (byte {error.start}); expected "
                              "comma-separated text.") from None
     return path

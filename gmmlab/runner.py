@@ -215,7 +215,7 @@ def run(cfg):
     if problem is None:
         try:
             key = resume_key(spec)
-        except (OSError, ValueError) as error:  # the data cannot be read: recorded below
+        except Exception as error:  # noqa: BLE001 - the data cannot be made: recorded below
             problem = describe(error)
     with results.run_lock(output_dir):
         reason = "the configuration has an error" if key is None else results.stale_reason(
@@ -266,7 +266,7 @@ def finished_before(config, output_dir):
         return False
     try:
         key = resume_key(spec)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - the job will record why
         return False
     return results.stale_reason(output_dir, key) is None
 

@@ -127,21 +127,6 @@ def test_submitit_local_launcher(tmp_path):
     assert table["loglik"].round(3).tolist() == [-1130.264] * 2
 
 
-@pytest.mark.parametrize("override, message", [
-    ("n_compnents=3", "Key 'n_compnents' not in 'RunSchema'"),
-    ("covariance_type=ful", "Invalid value 'ful', expected one of [full, tied, diag, spherical, "
-                            "EII, VII,"),
-    ("backend.n_draws=10", "Key 'n_draws' not in 'EmBackendSchema'"),
-    ("dataset=faithfull", "Could not find 'dataset/faithfull'"),
-    ("seed=one", "Value 'one' of type 'str' could not be converted to Integer"),
-])
-def test_config_mistakes_are_clear_errors_before_anything_runs(tmp_path, override, message):
-    done = gmmlab(override, f"hydra.run.dir={tmp_path}/r", cwd=tmp_path, check=False)
-    assert done.returncode != 0
-    assert message in done.stderr + done.stdout
-    assert not (tmp_path / "r" / "result.json").exists()
-
-
 def test_repeated_runs_are_identical_including_pymc_draws(tmp_path):
     for backend, extra in (("sklearn_vb", []), ("pymc", PYMC_TINY)):
         records = []
