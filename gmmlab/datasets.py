@@ -331,9 +331,9 @@ def load_csv(path, columns=None, min_rows=2):
 
     Rejects, naming the file, column and row: a path that is not a readable text file, an empty
     file, repeated or unknown columns, non-numeric values, missing values, fewer than
-    ``min_rows`` rows and constant columns. The numbers are parsed once by pandas' C parser
-    into float64 (about one array's worth of memory); only a file that fails that is read again,
-    in chunks, to find the first bad cell.
+    ``min_rows`` rows and constant columns. The numbers are parsed once, chunk by chunk, by
+    pandas' C parser into one float64 array (the peak memory is that array and a chunk); only a
+    file that fails is read again, as text in chunks, to find the first bad cell.
     """
     path = check_text_file(path, "CSV file")
     header = _csv_header(path)
@@ -341,18 +341,13 @@ def load_csv(path, columns=None, min_rows=2):
         columns = [columns] if isinstance(columns, str) else list(columns)
         _check_columns(path, columns, header)
     try:
-        frame = pd.read_csv(path, usecols=columns, dtype=np.float64, skipinitialspace=True,
-                            na_values=list(MISSING_VALUES), keep_default_na=False)
+        values = _read_numbers(path, [header.index(c) for c in columns or header])
     except ValueError as error:  # a cell that is not a number, or a ragged row
         if "Error tokenizing" in str(error):
             raise ValueError(f"{path}: {' '.join(str(error).split())}; expected the same "
                              "number of fields on every line.") from None
         _first_bad_cell(path, columns or header)
         raise ValueError(f"{path}: {error}") from None
-    if columns is not None:
-        frame = frame[columns]
-    values = frame.to_numpy(dtype=float)
-    del frame
     if len(values) < min_rows:
         raise ValueError(f"{path}: {len(values)} data rows, at least {min_rows} needed.")
     if not np.isfinite(values).all():
@@ -363,6 +358,26 @@ def load_csv(path, columns=None, min_rows=2):
                              f"Gaussian mixture needs variation in every feature.")
     return Dataset(path.stem, values, tuple(columns or header), f"user CSV {path.resolve()}",
                    metadata={"path": str(path.resolve())})
+
+
+def _read_numbers(path, positions, chunk_rows=1 << 18):
+    """The columns at ``positions`` of a CSV (after its header row) as a float64 array (N, D),
+    parsed by pandas' C parser chunk by chunk into one array sized by the file's line count:
+    the peak is that array and a chunk."""
+    with open(path, "rb") as handle:
+        lines, last = 1, b""
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    values = np.empty((lines - (last == b"\n"), len(positions)))  # rows + header, at most
+    order = np.argsort(np.argsort(positions))  # pandas gives the columns in file order
+    filled = 0
+    with pd.read_csv(path, header=None, skiprows=1, usecols=positions, dtype=np.float64,
+                     na_values=list(MISSING_VALUES), keep_default_na=False, low_memory=False,
+                     chunksize=chunk_rows) as chunks:
+        for chunk in chunks:
+            values[filled:filled + len(chunk)] = chunk.to_numpy()[:, order]
+            filled += len(chunk)
+    return values[:filled]
 
 
 def check_text_file(path, what):
