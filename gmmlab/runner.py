@@ -260,7 +260,8 @@ def finished_before(config, output_dir):
     a finished result of this job's configuration, data and versions."""
     if not config.resume:
         return False
-    spec, problem = job_spec(config, list(config.hydra.overrides.task),
+    task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+    spec, problem = job_spec(task, list(config.hydra.overrides.task),
                              config.hydra.runtime.choices)
     if problem is not None:
         return False
