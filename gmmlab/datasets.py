@@ -6,6 +6,7 @@ Every data set is deterministic given its name, options and seed, so every backe
 numbers. ``load_dataset(name, **options)`` is the one entry point; ``available()`` lists names.
 """
 
+import csv
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
@@ -321,45 +322,160 @@ def _iris():
 # ------------------------------------------------------------------ user CSV
 
 
+# Text a CSV cell may hold for a missing value (all rejected, naming the row).
+MISSING_VALUES = ("", "NA", "NaN", "nan", "null", "None")
+
+
 def load_csv(path, columns=None, min_rows=2):
     """A user CSV (header row, numeric columns) as a Dataset; ``columns`` selects by name.
 
-    Rejects, naming the file, column and row: unknown columns, non-numeric values, missing
-    values, fewer than ``min_rows`` rows and constant columns.
+    Rejects, naming the file, column and row: a path that is not a readable text file, an empty
+    file, repeated or unknown columns, non-numeric values, missing values, fewer than
+    ``min_rows`` rows and constant columns. The numbers are parsed once, chunk by chunk, by
+    pandas' C parser into one float64 array (the peak memory is that array and a chunk); only a
+    file that fails is read again, as text in chunks, to find the first bad cell.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CSV file {path} does not exist.")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    path = check_text_file(path, "CSV file")
+    header = _csv_header(path)
     if columns is not None:
         columns = [columns] if isinstance(columns, str) else list(columns)
-        unknown = [c for c in columns if c not in frame.columns]
-        if unknown:
-            raise ValueError(f"{path}: no column {unknown} (columns are {list(frame.columns)}).")
-        frame = frame[columns]
-    if len(frame) < min_rows:
-        raise ValueError(f"{path}: {len(frame)} data rows, at least {min_rows} needed.")
-    values = np.empty(frame.shape)
-    for j, column in enumerate(frame.columns):
-        text = frame[column].str.strip()
-        missing = text.isin(["", "NA", "NaN", "nan", "null", "None"])
-        if missing.any():
-            row = int(np.flatnonzero(missing)[0]) + 1
-            raise ValueError(f"{path}: column '{column}' has a missing value in data row {row} "
-                             f"(line {row + 1}); remove or impute it.")
-        numbers = pd.to_numeric(text, errors="coerce")
-        bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0]) + 1
-            raise ValueError(f"{path}: column '{column}' is not numeric: data row {row} "
-                             f"(line {row + 1}) holds {text.iloc[row - 1]!r}; expected a finite "
-                             f"number.")
-        values[:, j] = numbers.to_numpy(dtype=float)
+        _check_columns(path, columns, header)
+    try:
+        values = _read_numbers(path, [header.index(c) for c in columns or header])
+    except ValueError as error:  # a cell that is not a number, or a ragged row
+        if "Error tokenizing" in str(error):
+            raise ValueError(f"{path}: {' '.join(str(error).split())}; expected the same "
+                             "number of fields on every line.") from None
+        _first_bad_cell(path, columns or header)
+        raise ValueError(f"{path}: {error}") from None
+    if len(values) < min_rows:
+        raise ValueError(f"{path}: {len(values)} data rows, at least {min_rows} needed.")
+    if not np.isfinite(values).all():
+        _first_bad_cell(path, columns or header)
+    for j, column in enumerate(columns or header):
         if np.ptp(values[:, j]) == 0:
             raise ValueError(f"{path}: column '{column}' is constant ({values[0, j]:g}); a "
                              f"Gaussian mixture needs variation in every feature.")
-    return Dataset(path.stem, values, tuple(frame.columns), f"user CSV {path.resolve()}",
+    return Dataset(path.stem, values, tuple(columns or header), f"user CSV {path.resolve()}",
                    metadata={"path": str(path.resolve())})
+
+
+def _read_numbers(path, positions, chunk_rows=1 << 18):
+    """The columns at ``positions`` of a CSV (after its header row) as a float64 array (N, D),
+    parsed by pandas' C parser chunk by chunk into one array sized by the file's line count:
+    the peak is that array and a chunk."""
+    with open(path, "rb") as handle:
+        lines, last = 1, b""
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    values = np.empty((lines - (last == b"\n"), len(positions)))  # rows + header, at most
+    order = np.argsort(np.argsort(positions))  # pandas gives the columns in file order
+    filled = 0
+    with pd.read_csv(path, header=None, skiprows=1, usecols=positions, dtype=np.float64,
+                     na_values=list(MISSING_VALUES), keep_default_na=False, low_memory=False,
+                     chunksize=chunk_rows) as chunks:
+        for chunk in chunks:
+            values[filled:filled + len(chunk)] = chunk.to_numpy()[:, order]
+            filled += len(chunk)
+    return values[:filled]
+
+
+def check_text_file(path, what):
+    """``path`` as a Path when it names a readable text file; else an error naming it and
+    saying what is wrong (missing, a folder, unreadable, binary)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; expected a file.")
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(65536)
+    except OSError as error:
+        raise OSError(f"{what} {path} cannot be read ({error.strerror}).") from None
+    if b"\0" in start:
+        raise ValueError(f"{what} {path} is not text (it holds NUL bytes, byte "
+                         f"{start.index(b'\0')}); expected comma-separated text.")
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if len(start) < 65536 or error.start < len(start) - 4:  # not a character cut short
+            raise ValueError(f"{what} {path} is not UTF-8 text (byte {error.start}); expected "
+                             "comma-separated text.") from None
+    return path
+
+
+def _csv_header(path):
+    """The column names of a CSV's header row; an empty file or repeated names are errors."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        line = handle.readline()
+    names = next(csv.reader([line], skipinitialspace=True), [])
+    if not line.strip():
+        raise ValueError(f"{path} is empty or its first line is blank; expected a header row "
+                         "of column names, then one row of numbers per sample.")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path}: the header names column(s) {repeated} more than once; "
+                         "expected each column name once.")
+    return names
+
+
+def _check_columns(path, columns, header):
+    if not columns:
+        raise ValueError(f"{path}: columns=[] selects nothing; expected column names from "
+                         f"{header}.")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{path}: columns={columns} names {repeated} more than once; expected "
+                         "each column once.")
+    unknown = [c for c in columns if c not in header]
+    if unknown:
+        raise ValueError(f"{path}: no column {unknown} (columns are {header}).")
+
+
+def _first_bad_cell(path, columns, chunk_rows=200_000):
+    """Raise ValueError naming the first missing or non-numeric cell of ``columns`` (file,
+    column, data row and line); the file is read as text in chunks."""
+    offset = 0
+    for chunk in pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False,
+                             skipinitialspace=True, chunksize=chunk_rows):
+        for column in columns:
+            text = chunk[column].str.strip()
+            missing = text.isin(MISSING_VALUES).to_numpy()
+            numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+            bad = ~np.isfinite(numbers) & ~missing
+            first_missing = np.flatnonzero(missing)[:1]
+            first_bad = np.flatnonzero(bad)[:1]
+            if len(first_missing) and (not len(first_bad) or first_missing[0] < first_bad[0]):
+                row = offset + int(first_missing[0]) + 1
+                raise ValueError(f"{path}: column '{column}' has a missing value in data row "
+                                 f"{row} (line {row + 1}); remove or impute it.")
+            if len(first_bad):
+                row = offset + int(first_bad[0]) + 1
+                raise ValueError(f"{path}: column '{column}' is not numeric: data row {row} "
+                                 f"(line {row + 1}) holds {text.iloc[first_bad[0]]!r}; expected "
+                                 f"a finite number.")
+        offset += len(chunk)
+
+
+def fingerprint(name, target=None, **options):
+    """sha256 of what data set ``name`` is made from: its input file (a user CSV, a shipped
+    file) or else the array its loader generates. Resume compares it to find changed data."""
+    digest = hashlib.sha256()
+    if name == "csv" and "path" in options:
+        path = check_text_file(options["path"], "CSV file")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    elif name in SHIPPED:
+        digest.update((_DATA / SHIPPED[name][0]).read_bytes())
+    else:
+        dataset = loader(name, target)(**options)
+        X = np.ascontiguousarray(dataset.X if isinstance(dataset, Dataset) else
+                                 np.asarray(dataset, dtype=float))
+        digest.update(str(X.shape).encode() + str(X.dtype).encode())
+        digest.update(X.tobytes())
+    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------ registry

@@ -37,7 +37,7 @@ SINGULAR_MODES = ("error", "stop", "reset")
 class SingularCovarianceError(ValueError):
     """A component's covariance became singular (the maximum-likelihood collapse)."""
 
-    def __init__(self, component, iteration, min_eigenvalue, detail=""):
+    def __init__(self, component, iteration, min_eigenvalue, detail="", singular="error"):
         self.component, self.iteration, self.min_eigenvalue = component, iteration, min_eigenvalue
         which = ("the covariance shared by all components" if component is None
                  else f"component {component}")
@@ -46,7 +46,7 @@ class SingularCovarianceError(ValueError):
             f"Covariance of {which} became singular {stage}: smallest eigenvalue "
             f"{min_eigenvalue:.3g}. The likelihood is unbounded there (a component collapsing "
             f"onto a point or a subspace); use reg_covar > 0, fewer components, or "
-            f"singular='stop'/'reset'.{detail}"
+            f"singular={'/'.join(repr(m) for m in ('stop', 'reset') if m != singular)}.{detail}"
         )
 
 
@@ -353,7 +353,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
             found = self._find_collapse(params)
         if found is not None:
             if self.singular != "reset":
-                raise SingularCovarianceError(found[0], 0, found[1])
+                raise SingularCovarianceError(found[0], 0, found[1], singular=self.singular)
             params = self._reset(X, params, found, rng, 0)
         return params, partition
 

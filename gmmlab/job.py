@@ -5,35 +5,32 @@ Plain Python, no Hydra: the runner composes the configuration and calls :func:`r
 """
 
 import datetime
-import json
-import os
+import math
 import platform
 import subprocess
-import time
 import traceback
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
 from gmmlab import backends, metrics
-from gmmlab.datasets import load_dataset
+from gmmlab.datasets import fingerprint, load_dataset
+from gmmlab.results import IDATA_FILE, NOT_IN_KEY, RESULT_FILE, write_json_atomic
 
-RESULT_FILE = "result.json"
-IDATA_FILE = "posterior.nc"
-PACKAGES = ("gmmlab", "numpy", "scipy", "scikit-learn", "pymc", "pytensor", "arviz",
-            "hydra-core", "omegaconf", "pandas")
+# The packages whose versions a record keeps, and resume compares (the numerical stack).
+PACKAGES = ("gmmlab", "numpy", "scipy", "scikit-learn", "pymc", "pytensor", "nutpie", "numba",
+            "arviz", "hydra-core", "omegaconf", "pandas", "rpy2")
 
 
-def run_job(spec, output_dir, overrides=(), problem=None):
+def run_job(spec, output_dir, overrides=(), problem=None, key=None):
     """Run one fit described by ``spec`` and write its record to ``output_dir/result.json``.
 
     spec: dict with ``dataset`` (name, options, test_size, split_seed, standardize),
     ``backend`` (name and options), ``n_components, covariance_type, seed, reg_covar`` and
     optionally ``alignment_cost``, ``save_idata``. Never raises for a failing fit or bad data:
     the record then has ``status: failed`` and the message. ``problem``: a configuration error
-    found before the run (a bad backend target), recorded as the failure; nothing is loaded or
-    fitted then. Returns the record.
+    found before the run (a bad backend target, a missing mandatory value), recorded as the
+    failure; nothing is loaded or fitted then. ``key``: the run's :func:`resume_key`, stored
+    for the next resume. Returns the record.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +49,7 @@ def run_job(spec, output_dir, overrides=(), problem=None):
     try:
         if problem is not None:
             raise ValueError(problem)
+        check_reg_covar(spec["reg_covar"])
         dataset = load_spec_dataset(spec["dataset"])
         options = {k: v for k, v in spec["backend"].items() if k != "name"}
         result = backends.fit(spec["backend"]["name"], dataset.X, spec["n_components"],
@@ -65,8 +63,40 @@ def run_job(spec, output_dir, overrides=(), problem=None):
         record |= {"status": "failed", "message": f"{type(error).__name__}: {error}",
                    "traceback": traceback.format_exc(limit=6)}
     record["provenance"] = provenance(spec, overrides, started)
+    record["resume_key"] = key
     write_json_atomic(output_dir / RESULT_FILE, record)
     return record
+
+
+def check_reg_covar(value):
+    """reg_covar, the floor added to every covariance's diagonal: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value >= 0):
+        raise ValueError(f"reg_covar={value!r}: expected a finite number >= 0 (the floor added "
+                         "to every covariance's diagonal, e.g. 1e-6).")
+
+
+def resume_key(spec):
+    """What a run is made from, compared by resume (:func:`gmmlab.results.stale_reason`): the
+    resolved configuration (but ``NOT_IN_KEY``), the data fingerprint (sha256 of the input file,
+    or of the generated array) and the package versions, gmmlab's among them. Raises what
+    loading the data would raise (a bad path)."""
+    dataset = spec["dataset"]
+    return {"config": {k: v for k, v in spec.items() if k not in NOT_IN_KEY},
+            "data": fingerprint(dataset["name"], target=dataset.get("target"),
+                                **(dataset.get("options") or {})),
+            "versions": versions()}
+
+
+def versions():
+    """{package: installed version or None} for ``PACKAGES``."""
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def load_spec_dataset(dataset_spec):
@@ -99,13 +129,7 @@ def _describe(result, dataset, alignment_cost):
 
 def provenance(spec, overrides, started):
     """Resolved configuration, overrides, package versions, git commit, host, start time."""
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"config": spec, "overrides": list(overrides), "versions": versions,
+    return {"config": spec, "overrides": list(overrides), "versions": versions(),
             "python": platform.python_version(), "git_commit": _git_commit(),
             "host": platform.node(), "started": started.isoformat(timespec="seconds"),
             "wall_seconds": round(
@@ -118,44 +142,6 @@ def _git_commit():
                               cwd=Path(__file__).parent, timeout=5, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def _plain(value):
-    """numpy values to JSON; non-finite floats to null."""
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def write_json_atomic(path, record):
-    """Write JSON to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    temporary.write_text(json.dumps(_plain(record), indent=1, allow_nan=False))
-    os.replace(temporary, path)
-
-
-def read_result(output_dir):
-    """The record in ``output_dir/result.json``, or None if absent or unreadable."""
-    try:
-        return json.loads((Path(output_dir) / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def already_done(resume, output_dir, overrides):
-    """The resume rule: True when ``output_dir`` holds an ok result of the same overrides."""
-    previous = read_result(output_dir)
-    return bool(resume and previous is not None and previous.get("status") == "ok"
-                and previous["provenance"]["overrides"] == list(overrides))
 
 
 def summary_table(record):

@@ -404,6 +404,13 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
 
 
 def main(argv=None):
+    """Console entry point ``gmmlab-report`` (errors explained by gmmlab.console)."""
+    from gmmlab.console import run_command
+
+    run_command("gmmlab-report", report_command, argv)
+
+
+def report_command(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", help="a sweep directory, or its results.csv / .parquet")
     parser.add_argument("-o", "--output", help="report folder (default: SOURCE/report)")
@@ -411,10 +418,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     output = args.output or str(Path(args.source) / "report")
     command = shlex.join(["gmmlab-report", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        path = build_report(args.source, output, args.title, command)
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"gmmlab-report: {error}") from None
+    path = build_report(args.source, output, args.title, command)
     print(f"[gmmlab] report: {path} (and report.md beside it)")
 
 

@@ -1,62 +1,270 @@
-"""Gather every ``result.json`` below a directory into one table: ``gmmlab-collect SWEEP_DIR``.
+"""The result store: run folders and their names, ``result.json`` written atomically under a
+lock, read back with checks, the resume rule, and ``gmmlab-collect SWEEP_DIR``.
 
-One row per run; nested fields flattened to dotted columns (``param_error.means``,
+A sweep directory holds one run folder per job, named by :func:`run_folder_name` (a readable
+prefix of the overrides and a hash of all of them). A run folder holds ``result.json`` (the
+record: status, metrics, parameters, provenance with the resolved configuration and the full
+override list, the data fingerprint) and for posterior draws ``posterior.nc``.
+
+Collect: one row per run; nested fields flattened to dotted columns (``param_error.means``,
 ``diagnostics.max_rhat``); list-valued fields (parameters, permutations, histories) kept as
-JSON text. Written as ``results.csv`` and ``results.parquet`` in the directory.
+JSON text. Written as ``results.csv`` and ``results.parquet`` in the directory. A result file
+that does not parse or lacks the record's fields is reported by path, counted as unreadable,
+and left out (resume reruns its run).
 """
 
 import argparse
+import fcntl
+import hashlib
 import json
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from gmmlab.job import RESULT_FILE
-
+RESULT_FILE = "result.json"
+IDATA_FILE = "posterior.nc"
+LOCK_FILE = ".lock"
+# Fields every record has (gmmlab.job writes them first); a file without them is incomplete.
+REQUIRED = ("status", "message", "backend", "dataset", "n_components", "seed", "provenance")
+# Statuses of a finished run (resume keeps them); 'failed' runs again.
+FINISHED = ("ok", "singular")
+# Configuration keys that do not change a run's numbers (the resume rule ignores them).
+NOT_IN_KEY = ("resume", "variant", "data_setting")
 # Large or nested fields left out of the table (they stay in each result.json).
-DROPPED = ("traceback", "truth", "provenance.config", "dataset_provenance")
+DROPPED = ("traceback", "truth", "provenance.config", "dataset_provenance", "resume_key")
+# Run folder names: at most this many characters of readable prefix, then '-' and a hash.
+PREFIX_LENGTH = 80
+
+
+class UnreadableResult(ValueError):
+    """A result file that does not parse as a record: the message names the file."""
+
+    def __init__(self, path, reason):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+# ------------------------------------------------------------------ run folders
+
+
+def run_folder_name(override_dirname, sweep_dir=None):
+    """The run folder of a sweep job: a readable prefix of ``override_dirname`` (Hydra's
+    ``key=value,key=value`` of the job's overrides) with every character but letters, digits
+    and ``._=,+-`` replaced by '_' (a path value never nests folders), cut to 80 characters,
+    then '-' and 10 hex digits of the sha256 of the whole override string, e.g.
+    ``backend=em,seed=0-0f3a...``.
+
+    A sweep started before these names (folders named ``override_dirname`` itself) keeps its
+    folder: when ``sweep_dir/override_dirname`` exists and is a single safe name, it is used.
+    """
+    if sweep_dir is not None and _safe(override_dirname):
+        legacy = Path(sweep_dir) / override_dirname
+        if (legacy / RESULT_FILE).is_file():
+            return override_dirname
+    prefix = re.sub(r"[^A-Za-z0-9._=,+-]", "_", override_dirname)[:PREFIX_LENGTH] or "run"
+    digest = hashlib.sha256(override_dirname.encode()).hexdigest()[:10]
+    return f"{prefix}-{digest}"
+
+
+def _safe(name):
+    return bool(name) and "/" not in name and name not in (".", "..") and len(
+        name.encode()) <= 255
+
+
+@contextmanager
+def run_lock(run_dir):
+    """Hold an exclusive lock on ``run_dir`` (``fcntl.flock`` on its ``.lock``), waiting for
+    another process that holds it: two sweeps into one folder never run the same job at once,
+    and the second finds the first's result when it gets the lock."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            for leftover in run_dir.glob(f".{RESULT_FILE}.*.tmp"):  # from a killed writer
+                leftover.unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------ writing and reading
+
+
+def plain(value):
+    """numpy values to JSON; non-finite floats to null."""
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path, record):
+    """Write JSON to a temporary file beside ``path``, flush it to disk, then rename it into
+    place: a reader (or a resumed sweep after a kill) sees the old file or the whole new one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    with open(temporary, "w") as handle:
+        handle.write(json.dumps(plain(record), indent=1, allow_nan=False))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def read_result(run_dir):
+    """The record in ``run_dir/result.json``. Raises FileNotFoundError when there is none and
+    :class:`UnreadableResult` when it does not parse or lacks a record's fields."""
+    path = Path(run_dir) / RESULT_FILE
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise UnreadableResult(path, "not UTF-8 text") from None
+    try:
+        record = json.loads(text)
+    except ValueError as error:
+        raise UnreadableResult(path, f"not valid JSON ({error}); truncated?") from None
+    if not isinstance(record, dict):
+        raise UnreadableResult(path, f"holds a JSON {type(record).__name__}, not a record")
+    missing = [key for key in REQUIRED if key not in record]
+    if missing:
+        raise UnreadableResult(path, f"incomplete record, no {', '.join(missing)}")
+    return record
+
+
+# ------------------------------------------------------------------ resume
+
+
+def stale_reason(run_dir, resume_key):
+    """None when ``run_dir`` holds a finished result (status ok or singular) made from the same
+    ``resume_key`` (see :func:`gmmlab.job.resume_key`), else why the run must run again:
+    "no result yet", "data changed since the last run", ...
+
+    A result written before data fingerprints were recorded is compared on its configuration
+    and versions only.
+    """
+    try:
+        record = read_result(run_dir)
+    except FileNotFoundError:
+        return "no result yet"
+    except UnreadableResult as error:
+        return f"its result file is unreadable ({error.reason})"
+    if record["status"] not in FINISHED:
+        return f"the last run {record['status']}"
+    old = record.get("resume_key") or {
+        "config": {key: value for key, value in (record["provenance"].get("config") or {}).items()
+                   if key not in NOT_IN_KEY},
+        "versions": record["provenance"].get("versions") or {}}
+    changed = differences(old.get("config"), resume_key["config"])
+    if changed:
+        return f"configuration changed since the last run ({'; '.join(changed[:3])})"
+    if "data" in old and old["data"] != resume_key["data"]:
+        return "data changed since the last run"
+    versions = [f"{name} {old['versions'][name]} -> {version}"
+                for name, version in resume_key["versions"].items()
+                if name in old["versions"] and old["versions"][name] != version]
+    if versions:
+        return f"package versions changed since the last run ({', '.join(versions)})"
+    return None
+
+
+def differences(old, new, prefix=""):
+    """Dotted keys whose values differ between two nested configurations, with both values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for key in sorted(set(old) | set(new), key=str)
+                for change in differences(old.get(key), new.get(key), f"{prefix}{key}.")]
+    if old != new:
+        return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    return []
+
+
+# ------------------------------------------------------------------ collect
 
 
 def load_results(sweep_dir):
-    """DataFrame of every result.json below ``sweep_dir``, with its run directory."""
+    """(DataFrame of every readable result.json below ``sweep_dir`` with its run directory,
+    list of :class:`UnreadableResult` for the files left out)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"{sweep_dir} is not a directory of runs.")
-    records = []
+        raise NotADirectoryError(f"{sweep_dir} is not a directory of runs.")
+    records, unreadable = [], []
     for path in sorted(sweep_dir.rglob(RESULT_FILE)):
-        record = json.loads(path.read_text())
+        try:
+            record = read_result(path.parent)
+        except (UnreadableResult, OSError) as error:
+            unreadable.append(error if isinstance(error, UnreadableResult)
+                              else UnreadableResult(path, error.strerror or str(error)))
+            continue
         record["run_dir"] = str(path.parent.relative_to(sweep_dir))
         records.append(record)
     if not records:
-        raise FileNotFoundError(f"no {RESULT_FILE} below {sweep_dir}.")
+        raise FileNotFoundError(f"no readable {RESULT_FILE} below {sweep_dir}"
+                                + (f" ({len(unreadable)} unreadable: {unreadable[0]})"
+                                   if unreadable else "."))
     table = pd.json_normalize(records, max_level=2)
     table = table.drop(columns=[c for c in table.columns if c.startswith(DROPPED)])
     for column in table.columns:
         if table[column].map(lambda v: isinstance(v, list | dict)).any():
             table[column] = table[column].map(
                 lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
-    return table
+    return table, unreadable
 
 
 def collect(sweep_dir):
-    """Write results.csv and results.parquet in ``sweep_dir``; return the table."""
-    table = load_results(sweep_dir)
-    table.to_csv(Path(sweep_dir) / "results.csv", index=False)
-    table.to_parquet(Path(sweep_dir) / "results.parquet", index=False)
+    """Write results.csv and results.parquet in ``sweep_dir``; return the table. Unreadable
+    result files are named on stderr and left out."""
+    table, unreadable = load_results(sweep_dir)
+    for error in unreadable:
+        print(f"[gmmlab] unreadable, left out (resume reruns it): {error}", file=sys.stderr)
+    table.attrs["unreadable"] = len(unreadable)
+    write_table(table, Path(sweep_dir))
     return table
 
 
+def write_table(table, folder):
+    """results.csv and results.parquet in ``folder``, each written whole or not at all."""
+    for name, write in (("results.csv", table.to_csv), ("results.parquet", table.to_parquet)):
+        temporary = folder / f".{name}.{os.getpid()}.tmp"
+        write(temporary, index=False)
+        os.replace(temporary, folder / name)
+
+
+def counts(table):
+    """'12 ok, 2 failed, 1 unreadable': the runs of a collected table by status."""
+    found = {**table["status"].value_counts().to_dict()}
+    if table.attrs.get("unreadable"):
+        found["unreadable"] = table.attrs["unreadable"]
+    return ", ".join(f"{n} {status}" for status, n in found.items())
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", help="directory holding run directories with result.json")
-    args = parser.parse_args(argv)
-    try:
+    """Console entry point ``gmmlab-collect``."""
+    from gmmlab.console import run_command
+
+    def collect_command():
+        parser = argparse.ArgumentParser(
+            description="Gather every result.json below a sweep directory into results.csv and "
+                        "results.parquet.")
+        parser.add_argument("sweep_dir", help="directory holding run directories with "
+                                              "result.json")
+        args = parser.parse_args(argv)
         table = collect(args.sweep_dir)
-    except FileNotFoundError as error:
-        raise SystemExit(f"gmmlab-collect: {error}") from None
-    counts = table["status"].value_counts().to_dict()
-    print(f"{len(table)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) -> "
-          f"{Path(args.sweep_dir) / 'results.csv'} and results.parquet")
+        print(f"{len(table)} runs ({counts(table)}) -> "
+              f"{Path(args.sweep_dir) / 'results.csv'} and results.parquet")
+
+    run_command("gmmlab-collect", collect_command)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ typo or a bad value into an error before anything runs. This module and gmmlab's
 import dataclasses
 import inspect
 import logging
+import os
 import re
+import signal
 import sys
+import threading
+import time
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -26,14 +30,23 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra_plugins.gmmlab.ray_launcher import RayLauncher, RayLauncherConf
 from hydra_plugins.gmmlab.slurm_launcher import SlurmLauncher, SlurmLauncherConf
 from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gmmlab import backends, datasets, gaussian, plugins, results
-from gmmlab.job import already_done, read_result, run_job, summary_table
+from gmmlab.console import describe, run_command
+from gmmlab.job import resume_key, run_job, summary_table
+
+# conf/config.yaml names a sweep's run folders ${gmmlab_run_folder:...}: see
+# gmmlab.results.run_folder_name (short, safe, a hash of the overrides).
+OmegaConf.register_new_resolver("gmmlab_run_folder", results.run_folder_name, replace=True)
+# The process of the gmmlab command, so its joblib workers can end with it.
+SWEEP_PID = "GMMLAB_SWEEP_PID"
 
 # scikit-learn's four names and mclust's fourteen (each backend says which it fits).
 CovarianceType = Enum("CovarianceType", {name: name for name in
@@ -170,39 +183,112 @@ class CollectResults(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         table = results.collect(config.hydra.sweep.dir)
-        counts = table["status"].value_counts().to_dict()
-        print(f"[gmmlab] collected {len(table)} runs {counts} into "
+        print(f"[gmmlab] collected {len(table)} runs ({results.counts(table)}) into "
               f"{Path(config.hydra.sweep.dir) / 'results.csv'}")
 
 
+class ConfigError(ValueError):
+    """A configuration a single run cannot start from (a bad target, a missing value)."""
+
+
 def run(cfg):
-    """The Hydra task: one job, skipped when its result already exists (resume)."""
+    """The Hydra task: one job, under its folder's lock, skipped when its result is done for
+    the same configuration, data and versions (resume), else run and recorded.
+
+    A configuration error stops a single run (exit 1, the message) and is the failed record of
+    its job in a sweep, which goes on.
+    """
     # Hydra sets the root logger to INFO: PyTensor's and rpy2's set-up notes (compiler flags,
     # R's library path) would reach the user as log lines; their warnings still do.
     for library in ("pytensor", "rpy2"):
         logging.getLogger(library).setLevel(logging.WARNING)
     hydra_config = HydraConfig.get()
+    single = hydra_config.mode == RunMode.RUN
+    if not single:
+        end_with_sweep()
     output_dir = Path(hydra_config.runtime.output_dir)
     overrides = list(hydra_config.overrides.task)
-    if already_done(cfg.resume, output_dir, overrides):
-        print(f"[gmmlab] skipped (already done): {output_dir}")
-        return read_result(output_dir)
+    spec, problem = job_spec(cfg, overrides, hydra_config.runtime.choices)
+    if problem is not None and single:
+        raise ConfigError(problem)
+    key = None
+    if problem is None:
+        try:
+            key = resume_key(spec)
+        except Exception as error:  # noqa: BLE001 - the data cannot be made: recorded below
+            problem = describe(error)
+    with results.run_lock(output_dir):
+        reason = "the configuration has an error" if key is None else results.stale_reason(
+            output_dir, key)
+        if reason is None and cfg.resume:
+            print(f"[gmmlab] skipped (already done): {output_dir}")
+            return results.read_result(output_dir)
+        if reason not in (None, "no result yet") and key is not None and cfg.resume:
+            print(f"[gmmlab] rerun, {reason}: {output_dir}")
+        record = run_job(spec, output_dir, overrides, problem, key)
+    print(summary_table(record))
+    print(f"[gmmlab] result: {output_dir / results.RESULT_FILE}")
+    if record["status"] == "failed" and single:
+        sys.exit(f"gmmlab: the run failed: {record['message']}")
+    return record
+
+
+def job_spec(cfg, overrides, choices):
+    """(the job's resolved configuration as plain data with its report labels, the
+    configuration error that keeps it from running or None)."""
     problem = None
     try:
         check_plugins(cfg)
     except plugins.PluginError as error:
-        if hydra_config.mode == RunMode.RUN:
-            sys.exit(f"gmmlab: {error}")
-        problem = str(error)  # one job of a sweep: recorded, and the sweep goes on
-    spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True,
-                                  throw_on_missing=problem is None)
-    spec["variant"], spec["data_setting"] = describe_run(overrides, hydra_config.runtime.choices)
-    record = run_job(spec, output_dir, overrides, problem)
-    print(summary_table(record))
-    print(f"[gmmlab] result: {output_dir / 'result.json'}")
-    if record["status"] == "failed" and hydra_config.mode == RunMode.RUN:
-        sys.exit(1)
-    return record
+        problem = str(error)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing and problem is None:
+        problem = (f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value; "
+                   f"expected one on the command line, e.g. {missing[0]}=VALUE.")
+    try:
+        spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True,
+                                      throw_on_missing=False)
+    except OmegaConfBaseException as error:
+        problem = problem or describe(error)
+        spec = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    spec["variant"], spec["data_setting"] = describe_run(overrides, choices)
+    return spec, problem
+
+
+def finished_before(config, output_dir):
+    """The resume rule for a launcher deciding what to submit: True when ``output_dir`` holds
+    a finished result of this job's configuration, data and versions."""
+    if not config.resume:
+        return False
+    task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+    spec, problem = job_spec(task, list(config.hydra.overrides.task),
+                             config.hydra.runtime.choices)
+    if problem is not None:
+        return False
+    try:
+        key = resume_key(spec)
+    except Exception:  # noqa: BLE001 - the job will record why
+        return False
+    return results.stale_reason(output_dir, key) is None
+
+
+def end_with_sweep():
+    """In a worker process the gmmlab command started (joblib, submitit's local executor),
+    watch the parent: when it dies (killed), end this worker at once instead of fitting on
+    for nobody. The run in progress leaves no result (results are written whole or not at
+    all) and resumes."""
+    sweep = os.environ.get(SWEEP_PID)
+    parent = os.getppid()
+    if sweep is None or parent != int(sweep) or getattr(end_with_sweep, "watching", False):
+        return
+    end_with_sweep.watching = True
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="gmmlab-end-with-sweep", daemon=True).start()
 
 
 def describe_run(overrides, choices):
@@ -224,9 +310,12 @@ def describe_run(overrides, choices):
 
 def main():
     """Console entry point ``gmmlab``."""
+    os.environ[SWEEP_PID] = str(os.getpid())
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors reach run_command, which explains
     register_configs()
-    hydra.main(version_base="1.3", config_path=str(package_or_checkout("conf")),
-               config_name="config")(run)()
+    app = hydra.main(version_base="1.3", config_path=str(package_or_checkout("conf")),
+                     config_name="config")(run)
+    run_command("gmmlab", app, known=(HydraException, OmegaConfBaseException))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ import time
 
 import pandas as pd
 import pytest
+from test_reliability import SLOW, start, wait_for
 from test_runner import gmmlab, results
+
+from gmmlab.results import read_result
 
 pytestmark = pytest.mark.cluster
 
@@ -86,7 +89,7 @@ def test_slurm_resume_submits_exactly_the_missing_runs(tmp_path):
     again = gmmlab(*arguments, cwd=tmp_path)
     assert "[gmmlab] 4 of 4 runs already done: not submitted" in again.stdout
     assert jobs() == first  # no job submitted
-    missing = tmp_path / "sweep" / "backend=sklearn,dataset=faithful,n_components=3"
+    missing, = (tmp_path / "sweep").glob("backend=sklearn,dataset=faithful,n_components=3-*")
     (missing / "result.json").unlink()
     third = gmmlab(*arguments, cwd=tmp_path)
     assert "[gmmlab] 3 of 4 runs already done: not submitted" in third.stdout
@@ -135,6 +138,44 @@ def test_slurm_stops_waiting_after_max_wait_min_and_cancels(tmp_path):
                            text=True).stdout
     assert "gmmlab-sweep" not in queue
 
+
+@pytest.mark.parametrize("launcher", [
+    pytest.param("slurm", marks=needs_slurm),
+    pytest.param("ray_cluster", marks=needs_ray),
+])
+def test_sigkill_of_a_cluster_sweep_then_resume_reruns_exactly_the_missing_runs(tmp_path,
+                                                                              launcher):
+    """The sweep's process killed while its jobs run (its SLURM jobs cancelled with it, as when
+    a login session dies with the cluster's jobs): the results written are whole, and the same
+    command fits exactly the runs without one."""
+    sweep = tmp_path / "s"
+    args = ["-m", *SLOW, "seed=0,1,2,3", f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={sweep}"]
+    if launcher == "ray_cluster":
+        args.append("hydra.launcher.num_cpus=1")
+    process = start(args, tmp_path)
+    wait_for(lambda: len(results(sweep)) >= 1, timeout=300)
+    process.kill()
+    process.wait()
+    if launcher == "slurm":
+        subprocess.run(["scancel", f"--name=gmmlab-sweep-{process.pid}"], check=True)
+        wait_for(lambda: f"gmmlab-sweep-{process.pid}" not in subprocess.run(
+            ["squeue", "--noheader", "--format=%j"], capture_output=True, text=True).stdout)
+    time.sleep(3)  # nothing still running writes a result
+    kept = {path: read_result(path.parent)["provenance"]["started"] for path in results(sweep)}
+    assert 1 <= len(kept) < 4
+    time.sleep(2)
+    assert len(results(sweep)) == len(kept)
+    gmmlab(*args, cwd=tmp_path)
+    paths = results(sweep)
+    assert len(paths) == 4
+    for path in paths:
+        record = read_result(path.parent)
+        assert record["status"] == "ok"
+        if path in kept:
+            assert record["provenance"]["started"] == kept[path]  # not fitted again
+    table = pd.read_csv(sweep / "results.csv")
+    assert len(table) == 4 and set(table["seed"]) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize("limit, expected", [

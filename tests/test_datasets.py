@@ -165,6 +165,12 @@ def test_split_and_standardisation_are_seeded_and_recorded():
     ("a,b\n1,2\n3,2\n4,2\n", {}, r"column 'b' is constant \(2\)"),
     ("a,b\n1,2\n3,4\n", {"columns": ["c"]}, r"no column \['c'\]"),
     ("a,b\n1,2\n3,inf\n", {}, "column 'b' is not numeric"),
+    ("a,b\n1,2\n3,  \n4,5\n", {}, r"column 'b' has a missing value in data row 2"),
+    ("a,b\n1,2\n3,n/a\n4,5\n", {}, r"column 'b' is not numeric: data row 2 \(line 3\) holds "
+                                  "'n/a'"),
+    ("a,b\n1,2\n3,4\n", {"columns": ["a", "a"]}, r"names \['a'\] more than once"),
+    ("a,b,a\n1,2,3\n3,4,5\n", {}, r"the header names column\(s\) \['a'\] more than once"),
+    ("", {}, "is empty or its first line is blank"),
 ])
 def test_bad_csv_files_get_specific_errors(tmp_path, text, options, message):
     path = _write("bad", text, folder=tmp_path)
@@ -182,6 +188,33 @@ def test_csv_column_selection(tmp_path):
         load_csv(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_csv(tmp_path / "missing.csv")
+
+
+def test_csv_values_with_spaces_windows_line_ends_and_a_late_bad_cell(tmp_path):
+    """The one-pass float64 parse agrees with the text: spaces around numbers and CRLF line
+    ends are numbers; a bad cell far down is found by its row, past the first parsing chunk."""
+    path = _write("spaced", "a, b\r\n 1 , 2\r\n3,  4 \r\n5,7\r\n", folder=tmp_path)
+    np.testing.assert_array_equal(load_csv(path).X, [[1, 2], [3, 4], [5, 7]])
+    assert load_csv(path).feature_names == ("a", "b")
+    rows = "".join(f"{i},{i % 7}\n" for i in range(300_000))
+    late = _write("late", "a,b\n" + rows + "1,x\n", folder=tmp_path)
+    with pytest.raises(ValueError, match=r"column 'b' is not numeric: data row 300001 "
+                                         r"\(line 300002\) holds 'x'"):
+        load_csv(late)
+    assert load_csv(_write("big", "a,b\n" + rows, folder=tmp_path)).X.shape == (300_000, 2)
+
+
+def test_a_fingerprint_changes_with_the_data_and_only_with_it(tmp_path):
+    path = _write("data", "a,b\n1,2\n3,5\n", folder=tmp_path)
+    first = datasets.fingerprint("csv", path=path)
+    assert datasets.fingerprint("csv", path=path, columns=["a"]) == first  # the file's sha256
+    assert first == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_text("a,b\n1,2\n3,6\n")
+    assert datasets.fingerprint("csv", path=path) != first
+    synthetic = datasets.fingerprint("synthetic", n_samples=50, seed=1)
+    assert synthetic == datasets.fingerprint("synthetic", n_samples=50, seed=1)
+    assert synthetic != datasets.fingerprint("synthetic", n_samples=50, seed=2)
+    assert datasets.fingerprint("faithful") == datasets.shipped_checksums()["faithful.csv"]
 
 
 def test_unknown_dataset_lists_the_available_ones():

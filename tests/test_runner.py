@@ -1,5 +1,6 @@
 """The gmmlab command end to end, in subprocesses: runs, sweeps, failures, resume, launchers."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -127,21 +128,6 @@ def test_submitit_local_launcher(tmp_path):
     assert table["loglik"].round(3).tolist() == [-1130.264] * 2
 
 
-@pytest.mark.parametrize("override, message", [
-    ("n_compnents=3", "Key 'n_compnents' not in 'RunSchema'"),
-    ("covariance_type=ful", "Invalid value 'ful', expected one of [full, tied, diag, spherical, "
-                            "EII, VII,"),
-    ("backend.n_draws=10", "Key 'n_draws' not in 'EmBackendSchema'"),
-    ("dataset=faithfull", "Could not find 'dataset/faithfull'"),
-    ("seed=one", "Value 'one' of type 'str' could not be converted to Integer"),
-])
-def test_config_mistakes_are_clear_errors_before_anything_runs(tmp_path, override, message):
-    done = gmmlab(override, f"hydra.run.dir={tmp_path}/r", cwd=tmp_path, check=False)
-    assert done.returncode != 0
-    assert message in done.stderr + done.stdout
-    assert not (tmp_path / "r" / "result.json").exists()
-
-
 def test_repeated_runs_are_identical_including_pymc_draws(tmp_path):
     for backend, extra in (("sklearn_vb", []), ("pymc", PYMC_TINY)):
         records = []
@@ -239,3 +225,37 @@ def test_a_single_backend_study_takes_that_backends_options(experiment, option):
         study = compose("config", overrides=[f"experiment={experiment}", option])
     key, value = option.split("=")
     assert str(study.backend[key.removeprefix("backend.")]) == value
+
+
+def test_run_folder_names_are_short_flat_and_keep_old_folders(tmp_path):
+    from gmmlab.results import run_folder_name
+
+    overrides = ",".join(f"backend.option_{i}=/a/long/path/value/{i}" for i in range(20))
+    name = run_folder_name(overrides)
+    assert len(name) == 80 + 11 and "/" not in name and name.startswith("backend.option_0=_a_")
+    assert run_folder_name(overrides) == name != run_folder_name(overrides + "x")
+    assert run_folder_name("backend=em,seed=0", tmp_path) == "backend=em,seed=0-" + (
+        hashlib.sha256(b"backend=em,seed=0").hexdigest()[:10])
+    (tmp_path / "backend=em,seed=0").mkdir()
+    (tmp_path / "backend=em,seed=0" / "result.json").write_text("{}")
+    assert run_folder_name("backend=em,seed=0", tmp_path) == "backend=em,seed=0"  # old sweep
+
+
+def test_stale_reason_names_what_changed(tmp_path):
+    from gmmlab.results import stale_reason, write_json_atomic
+
+    key = {"config": {"seed": 0, "backend": {"name": "em", "n_init": 1}}, "data": "abc",
+           "versions": {"numpy": "2.1.0", "gmmlab": "0.1.0"}}
+    record = {"status": "ok", "message": "", "backend": "em", "dataset": "d", "seed": 0,
+              "n_components": 2, "provenance": {}, "resume_key": key}
+    assert stale_reason(tmp_path, key) == "no result yet"
+    write_json_atomic(tmp_path / "result.json", record)
+    assert stale_reason(tmp_path, key) is None
+    assert stale_reason(tmp_path, key | {"data": "abd"}) == "data changed since the last run"
+    assert stale_reason(tmp_path, key | {"config": {"seed": 0, "backend": {
+        "name": "em", "n_init": 5}}}) == ("configuration changed since the last run "
+                                          "(backend.n_init: 1 -> 5)")
+    assert stale_reason(tmp_path, key | {"versions": {"numpy": "2.2.0", "gmmlab": "0.1.0"}}) == (
+        "package versions changed since the last run (numpy 2.1.0 -> 2.2.0)")
+    write_json_atomic(tmp_path / "result.json", record | {"status": "failed"})
+    assert stale_reason(tmp_path, key) == "the last run failed"

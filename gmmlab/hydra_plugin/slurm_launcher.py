@@ -12,7 +12,6 @@ from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from submitit.core.utils import UncompletedJobError
 
 from gmmlab import cluster
-from gmmlab.job import already_done
 
 
 @dataclasses.dataclass
@@ -25,7 +24,7 @@ class SlurmLauncherConf(submitit_config.SlurmQueueConf):
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
     """submitit's SLURM launcher that submits only the runs not done yet (the resume rule,
-    :func:`gmmlab.job.already_done`), refuses before submitting a request no node of the
+    :func:`gmmlab.runner.finished_before`), refuses before submitting a request no node of the
     partition can run, and stops waiting after ``max_wait_min`` minutes, cancelling the
     sweep's jobs."""
 
@@ -67,4 +66,6 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def _done(self, overrides):
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         output_dir = Path(config.hydra.sweep.dir) / config.hydra.sweep.subdir
-        return already_done(config.resume, output_dir, list(config.hydra.overrides.task))
+        from gmmlab.runner import finished_before  # the runner imports this module
+
+        return finished_before(config, output_dir)
