@@ -20,9 +20,12 @@ Two ways to write the likelihood, the same density (equal to 1e-10, tested):
 Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
 pm.MvNormal), kept as the reference that ``python -m gmmlab.bench_bayes`` measures against.
 
-Inference by NUTS: nutpie (the default; Rust, chains in threads, on the model compiled by
-PyTensor's Numba backend) or PyMC's own sampler; or ADVI. A model is compiled once per structure
-(covariance type, K, D, priors) and data set in a process and reused for every seed.
+Inference by NUTS: nutpie (the default; Rust, chains in threads) or PyMC's own sampler; or
+ADVI. nutpie gets the log density and its gradient, for the LKJ prior with the marginal
+likelihood, from :mod:`gmmlab.backends.mixture_posterior` (written by hand in Numba, cached on
+disk: a fresh process loads it instead of compiling); otherwise from the PyMC model compiled by
+PyTensor's Numba backend, once per structure (covariance type, K, D, priors) and data set in a
+process and reused for every seed.
 The draws are relabelled (label switching) before the point estimate, the posterior mean.
 
 The two covariance priors differ where a component meets several identical or collinear points:

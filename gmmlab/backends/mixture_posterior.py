@@ -2,9 +2,9 @@
 covariance_prior 'lkj') written by hand: log density and gradient in an unconstrained space,
 compiled by Numba and cached on disk, handed to nutpie as C callbacks (no Python in the loop).
 
-Why: nutpie's Numba path on the PyMC graph spends 8-10 s in every fresh process typing and
-lowering a wrapper that cannot be cached (it holds pointers); these functions take their data
-through nutpie's ``user_data`` pointer, so the compiled code is loaded from Numba's cache.
+Why: nutpie's Numba path on the PyMC graph types and lowers, in every fresh process, a wrapper
+that Numba cannot cache (it holds pointers); these functions take their data through nutpie's
+``user_data`` pointer, so a fresh process loads the compiled code from Numba's cache.
 
 Unconstrained coordinates theta, in this order (K components, D features):
 
