@@ -179,7 +179,7 @@ def test_a_compiled_model_is_reused_across_seeds_and_not_across_data():
     from gmmlab.backends import bayes
 
     bayes._NUTPIE_MODELS.clear()  # earlier tests in this process compiled Old Faithful's model
-    tiny = dict(chains=2, tune=50, draws=50)
+    tiny = dict(chains=2, tune=50, draws=50, density="pytensor")
     faithful, blobs = load_dataset("faithful").X, load_dataset("stretched_blobs").X
     first = backends.fit("pymc", faithful, 2, seed=0, **tiny)
     again = backends.fit("pymc", faithful, 2, seed=1, **tiny)
@@ -300,20 +300,65 @@ def _posterior_mean_and_mcse(result, name):
     ("synthetic", {"n_components": 3, "n_features": 2, "n_samples": 5000}, 3),
 ])
 def test_default_path_agrees_with_the_textbook_model_within_monte_carlo_error(name, options, K):
-    """The default (marginal likelihood, nutpie) and the textbook model with PyMC's NUTS, both
-    at 4 x (1000 + 1000): every posterior mean of weights and means agrees within 4 combined
-    Monte Carlo standard errors (z = |a - b| / sqrt(mcse_a^2 + mcse_b^2) < 4; one quantity in
-    ~16,000 exceeds 4 by chance); both R-hat <= 1.01 with no divergence."""
+    """The default (marginal likelihood, nutpie, hand-written density) and the textbook model
+    with PyMC's NUTS, both at 4 x (1000 + 1000), agree within Monte Carlo error
+    (:func:`_assert_agree`)."""
     X = load_dataset(name, **options).X
-    fits = {way: backends.fit("pymc", X, K, "full", seed=3, likelihood=likelihood,
-                              sampler=sampler)
-            for way, (likelihood, sampler) in {"default": ("marginal", "nutpie"),
-                                               "textbook": ("mixture", "pymc")}.items()}
-    for fit in fits.values():
+    _assert_agree(backends.fit("pymc", X, K, "full", seed=3),
+                  backends.fit("pymc", X, K, "full", seed=3, likelihood="mixture",
+                               sampler="pymc"))
+
+
+AGREEMENT_CASES = [("faithful", {}, 2), ("tutorial_1d", {}, 3),
+                   ("synthetic", {"n_components": 3, "n_features": 2, "n_samples": 300}, 3)]
+
+
+@pytest.mark.parametrize("name, options, K, length", [
+    pytest.param(*case, "full", marks=pytest.mark.slow, id=f"{case[0]}-full")
+    for case in AGREEMENT_CASES] + [pytest.param(*AGREEMENT_CASES[1], "short", id="tutorial_1d")])
+def test_hand_written_density_agrees_with_the_pymc_graph(name, options, K, length):
+    """The same model sampled by nutpie from the hand-written Numba density and from PyMC's
+    graph compiled by PyTensor agree within Monte Carlo error (:func:`_assert_agree`); at the
+    defaults (slow) and in CI with 4 x (250 + 250) draws."""
+    X = load_dataset(name, **options).X
+    short = {"chains": 4, "tune": 250, "draws": 250} if length == "short" else {}
+    fits = [backends.fit("pymc", X, K, "full", seed=4, density=density, **short)
+            for density in ("numba", "pytensor")]
+    assert [fit.diagnostics["density"] for fit in fits] == ["numba", "pytensor"]
+    _assert_agree(*fits)
+
+
+def _assert_agree(a, b):
+    """Every posterior mean of weights and means agrees within 4 combined Monte Carlo
+    standard errors (z = |a - b| / sqrt(mcse_a^2 + mcse_b^2) < 4; one quantity in ~16,000
+    exceeds 4 by chance); both R-hat <= 1.01 with no divergence."""
+    for fit in (a, b):
         assert fit.status == "ok", fit.message
         assert fit.diagnostics["max_rhat"] <= 1.01 and fit.diagnostics["divergences"] == 0
     for quantity in ("weights", "means"):
-        mean_a, mcse_a = _posterior_mean_and_mcse(fits["default"], quantity)
-        mean_b, mcse_b = _posterior_mean_and_mcse(fits["textbook"], quantity)
+        mean_a, mcse_a = _posterior_mean_and_mcse(a, quantity)
+        mean_b, mcse_b = _posterior_mean_and_mcse(b, quantity)
         z = np.abs(mean_a - mean_b) / np.sqrt(mcse_a**2 + mcse_b**2)
         assert z.max() < 4, (quantity, z)
+
+
+def test_pointwise_log_likelihood_matches_the_per_draw_metric():
+    """The batched log p(x_n | theta_s) of the stored draws equals gmmlab.metrics' per-draw
+    log_likelihood_per_sample (1e-10), a draw with a singular covariance included."""
+    from gmmlab.backends.bayes import pointwise_log_likelihood
+
+    X = load_dataset("faithful").X
+    rng = np.random.default_rng(0)
+    S, K = 7, 3
+    weights = rng.dirichlet(np.ones(K), size=S)
+    means = X[rng.integers(len(X), size=(S, K))]
+    factors = rng.normal(size=(S, K, 2, 2)) * X.std(axis=0)
+    covariances = factors @ factors.transpose(0, 1, 3, 2) + 0.01 * np.eye(2)
+    reference = np.stack([metrics.log_likelihood_per_sample(X, *draw)
+                          for draw in zip(weights, means, covariances, strict=True)])
+    np.testing.assert_allclose(pointwise_log_likelihood(X, weights, means, covariances),
+                               reference, rtol=1e-10)
+    covariances[3, 1] = [[1.0, 1.0], [1.0, 1.0]]  # singular: that component has no density
+    reference[3] = metrics.log_likelihood_per_sample(X, weights[3], means[3], covariances[3])
+    np.testing.assert_allclose(pointwise_log_likelihood(X, weights, means, covariances),
+                               reference, rtol=1e-10)

@@ -51,7 +51,11 @@ def test_single_run_per_backend_writes_a_complete_result(tmp_path, backend, extr
         assert (tmp_path / "run" / "posterior.nc").stat().st_size > 0
         assert {"max_rhat", "max_rhat_raw", "min_ess_bulk", "divergences"} <= set(
             record["diagnostics"])
-        assert record["loo"]["elpd"] < 0 and 0 < record["loo"]["pareto_k_max"] < 0.7
+        # 2 x 60 draws: the largest Pareto k passes 0.7 in about half the seeds (measured on
+        # tutorial_1d K = 3, seeds 0-5, either density), so only its bookkeeping is checked
+        loo = record["loo"]
+        assert loo["elpd"] < 0 and loo["pareto_k_max"] > 0
+        assert (loo["pareto_k_above_0.7"] > 0) == (loo["pareto_k_max"] > 0.7)
         assert "waic" not in record
     assert not list(tmp_path.rglob(".result.json*"))  # the temporary file was renamed
 

@@ -20,9 +20,12 @@ Two ways to write the likelihood, the same density (equal to 1e-10, tested):
 Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
 pm.MvNormal), kept as the reference that ``python -m gmmlab.bench_bayes`` measures against.
 
-Inference by NUTS: nutpie (the default; Rust, chains in threads, on the model compiled by
-PyTensor's Numba backend) or PyMC's own sampler; or ADVI. A model is compiled once per structure
-(covariance type, K, D, priors) and data set in a process and reused for every seed.
+Inference by NUTS: nutpie (the default; Rust, chains in threads) or PyMC's own sampler; or
+ADVI. nutpie gets the log density and its gradient, for the LKJ prior with the marginal
+likelihood, from :mod:`gmmlab.backends.mixture_posterior` (written by hand in Numba, cached on
+disk: a fresh process loads it instead of compiling); otherwise from the PyMC model compiled by
+PyTensor's Numba backend, once per structure (covariance type, K, D, priors) and data set in a
+process and reused for every seed.
 The draws are relabelled (label switching) before the point estimate, the posterior mean.
 
 The two covariance priors differ where a component meets several identical or collinear points:
@@ -49,6 +52,7 @@ SAMPLERS = ("nutpie", "pymc")
 LIKELIHOODS = ("marginal", "mixture")
 RELABEL = ("pivot", "stephens")
 COVARIANCE_PRIORS = ("lkj", "inverse_wishart")
+DENSITIES = ("auto", "numba", "pytensor")
 MAX_TREEDEPTH = 10  # the NUTS default of PyMC and nutpie
 STARTS = ("em", "quantiles")
 OBSERVATION_DIM = "obs"  # ArviZ 1.x reserves "sample"
@@ -202,7 +206,8 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
              sampler="nutpie", likelihood="marginal", chains=4, tune=1000, draws=1000,
              target_accept=0.9, max_treedepth=MAX_TREEDEPTH, cores=None, ordered=True,
              relabel="pivot", start="em", advi_iterations=20_000, advi_learning_rate=0.01,
-             alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
+             alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0,
+             density="auto"):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
     sampler: 'nutpie' or 'pymc' (NUTS); likelihood: 'marginal' or 'mixture' (module
@@ -218,11 +223,27 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     concentration (unused by the other). max_treedepth caps NUTS at 2^max_treedepth gradients
     per draw; the share of draws that hit the cap is recorded, as a sign of a posterior too
     narrow or too long for the step size.
+    density: how nutpie gets the log density and gradient; 'numba', written by hand and cached
+    on disk by Numba (:mod:`gmmlab.backends.mixture_posterior`: no compile in a fresh process
+    once cached), for NUTS by nutpie on the marginal likelihood, LKJ prior, ordered means;
+    'pytensor', compiled from the PyMC model; 'auto' (the default), 'numba' where it applies.
+    The diagnostics record which ran.
     """
     check_choice("inference", inference, INFERENCE)
     check_choice("sampler", sampler, SAMPLERS)
     check_choice("relabel", relabel, RELABEL)
     check_choice("start", start, STARTS)
+    check_choice("density", density, DENSITIES)
+    hand_written = (inference == "nuts" and sampler == "nutpie" and likelihood == "marginal"
+                    and covariance_prior == "lkj" and ordered)
+    if density == "numba" and not hand_written:
+        raise ValueError("density='numba' is written for NUTS by nutpie on the marginal "
+                         "likelihood with the LKJ prior and ordered means; got inference="
+                         f"{inference!r}, sampler={sampler!r}, likelihood={likelihood!r}, "
+                         f"covariance_prior={covariance_prior!r}, ordered={ordered!r} "
+                         "(use density='pytensor' or 'auto')")
+    density = "numba" if density == "auto" and hand_written else density
+    density = "pytensor" if density == "auto" else density
     structure = dict(n_components=n_components, covariance_type=covariance_type,
                      likelihood=likelihood, ordered=ordered, alpha=alpha, mean_scale=mean_scale,
                      covariance_prior=covariance_prior, sigma_scale=sigma_scale, eta=eta)
@@ -237,6 +258,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
             idata, compile_seconds, sampler_seconds = _advi(
                 X, structure, initvals, seed, chains * draws, advi_iterations,
                 advi_learning_rate)
+        elif density == "numba":
+            idata, compile_seconds, sampler_seconds = _sample_hand_written(
+                X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
+                target_accept=target_accept, maxdepth=max_treedepth, cores=cores)
         elif sampler == "nutpie":
             idata, compile_seconds, sampler_seconds = _sample_nutpie(
                 X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
@@ -252,7 +277,8 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
         "sampling_seconds": sampling_seconds, "compile_seconds": compile_seconds,
         "sampler_seconds": sampler_seconds,
         "inference": inference, "sampler": sampler if inference == "nuts" else None,
-        "ordered": ordered} | (sampler_statistics(idata) if inference == "nuts" else {})
+        "density": density if inference == "nuts" else None, "ordered": ordered} | (
+            sampler_statistics(idata) if inference == "nuts" else {})
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
                      **summary)
@@ -292,6 +318,41 @@ def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_
     model, compiled, compile_seconds = compiled_nutpie_model(X, structure)
     compiled = dataclasses.replace(compiled,
                                    initial_point_func=_initial_point_function(model, initvals))
+    began = time.perf_counter()
+    idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
+                          cores=cores, target_accept=target_accept, maxdepth=maxdepth,
+                          progress_bar=False)
+    return idata, compile_seconds, time.perf_counter() - began
+
+
+def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
+                         maxdepth, cores):
+    """nutpie's NUTS on the hand-written posterior (:mod:`gmmlab.backends.mixture_posterior`)
+    from jittered starts at ``initvals``; (DataTree, compile seconds: importing that module,
+    which compiles its callbacks or loads them from Numba's cache, 0 once imported; sampler
+    seconds)."""
+    import sys
+
+    import nutpie
+
+    began = time.perf_counter()
+    imported = "gmmlab.backends.mixture_posterior" in sys.modules
+    from gmmlab.backends import mixture_posterior
+    compile_seconds = 0.0 if imported else time.perf_counter() - began
+
+    K, D = structure["n_components"], X.shape[1]
+    covariance_type = _effective_type(structure["covariance_type"], D)
+    priors = {name: structure[name] for name in ("alpha", "mean_scale", "sigma_scale", "eta")}
+    data = mixture_posterior.posterior_data(X, K, covariance_type, **priors)
+    weights = initvals.get("weights", np.full(K, 1 / K))
+    means = np.column_stack([initvals["mu_first"],
+                             initvals.get("mu_rest", np.tile(X.mean(axis=0)[1:], (K, 1)))])
+
+    def start(chain_seed):
+        return mixture_posterior.unconstrained_start(data, weights, means,
+                                                     np.random.default_rng(chain_seed))
+
+    compiled = mixture_posterior.compile_model(X, K, covariance_type, start, **priors)
     began = time.perf_counter()
     idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
                           cores=cores, target_accept=target_accept, maxdepth=maxdepth,
@@ -362,11 +423,40 @@ def add_log_likelihood(idata, X):
     parameters = [posterior[name].to_numpy().reshape((chains * n_draws,)
                                                      + posterior[name].shape[2:])
                   for name in ("weights", "means", "covariances")]
-    pointwise = np.stack([metrics.log_likelihood_per_sample(X, *draw)
-                          for draw in zip(*parameters, strict=True)])
+    pointwise = pointwise_log_likelihood(X, *parameters)
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
         {"x": (("chain", "draw", OBSERVATION_DIM), pointwise.reshape(chains, n_draws, -1))},
         coords={"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}))
+
+
+def pointwise_log_likelihood(X, weights, means, covariances):
+    """log p(x_n | theta_s) = logsumexp_k [log pi_sk + log N(x_n | mu_sk, Sigma_sk)] for draws
+    s: weights (S, K), means (S, K, D), covariances (S, K, D, D) -> (S, N). Batched over
+    draws (a block at a time, to bound memory); a block holding a covariance that is not
+    positive definite goes draw by draw (:func:`gmmlab.metrics.log_likelihood_per_sample`)."""
+    from scipy.special import logsumexp
+
+    S, K, D = means.shape
+    N = len(X)
+    out = np.empty((S, N))
+    block = max(1, 2_000_000 // (K * N * D))
+    for start in range(0, S, block):
+        part = slice(start, start + block)
+        try:
+            chols = np.linalg.cholesky(covariances[part])  # (s, K, D, D)
+        except np.linalg.LinAlgError:
+            out[part] = [metrics.log_likelihood_per_sample(X, *draw)
+                         for draw in zip(weights[part], means[part], covariances[part],
+                                         strict=True)]
+            continue
+        centred = X[None, None] - means[part][:, :, None, :]  # (s, K, N, D)
+        whitened = np.einsum("skde,skne->sknd", np.linalg.inv(chols), centred)
+        log_det = np.log(np.diagonal(chols, axis1=2, axis2=3)).sum(axis=2)  # (s, K)
+        with np.errstate(divide="ignore"):
+            log_components = (np.log(weights[part]) - log_det - 0.5 * D * np.log(2 * np.pi)
+                              )[:, :, None] - 0.5 * np.sum(whitened**2, axis=3)
+        out[part] = logsumexp(log_components, axis=1)
+    return out
 
 
 def sampler_statistics(idata):
