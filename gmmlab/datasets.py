@@ -369,14 +369,16 @@ def _read_numbers(path, positions, chunk_rows=1 << 18):
         for block in iter(lambda: handle.read(1 << 22), b""):
             lines, last = lines + block.count(b"\n"), block[-1:]
     values = np.empty((lines - (last == b"\n"), len(positions)))  # rows + header, at most
-    order = np.argsort(np.argsort(positions))  # pandas gives the columns in file order
     filled = 0
-    with pd.read_csv(path, header=None, skiprows=1, usecols=positions, dtype=np.float64,
-                     na_values=list(MISSING_VALUES), keep_default_na=False, low_memory=False,
-                     chunksize=chunk_rows) as chunks:
-        for chunk in chunks:
-            values[filled:filled + len(chunk)] = chunk.to_numpy()[:, order]
-            filled += len(chunk)
+    try:
+        with pd.read_csv(path, header=None, skiprows=1, dtype=dict.fromkeys(positions, np.float64),
+                         na_values=list(MISSING_VALUES), keep_default_na=False,
+                         low_memory=False, chunksize=chunk_rows) as chunks:
+            for chunk in chunks:  # every column read, so a ragged row is an error
+                values[filled:filled + len(chunk)] = chunk[positions].to_numpy()
+                filled += len(chunk)
+    except pd.errors.EmptyDataError:  # a header and no rows
+        pass
     return values[:filled]
 
 

@@ -204,6 +204,22 @@ def test_csv_values_with_spaces_windows_line_ends_and_a_late_bad_cell(tmp_path):
     assert load_csv(_write("big", "a,b\n" + rows, folder=tmp_path)).X.shape == (300_000, 2)
 
 
+@pytest.mark.slow
+def test_a_large_csv_loads_within_twice_pandas_time_and_under_three_times_its_size(tmp_path):
+    """2,000,000 x 2 rows, each load in a fresh process (gmmlab.bench_csv), median of 3."""
+    from gmmlab import bench_csv
+
+    path = tmp_path / "big.csv"
+    bench_csv.write_csv(path, 2_000_000, 2)
+    runs = {loader: [bench_csv.measure(loader, path) for _ in range(3)]
+            for loader in ("pandas", "gmmlab")}
+    seconds = {loader: np.median([run["seconds"] for run in found])
+               for loader, found in runs.items()}
+    assert seconds["gmmlab"] < 2 * seconds["pandas"]
+    assert max(run["peak_kib"] for run in runs["gmmlab"]) * 1024 < 3 * path.stat().st_size
+    assert runs["gmmlab"][0]["shape"] == [2_000_000, 2]
+
+
 def test_a_fingerprint_changes_with_the_data_and_only_with_it(tmp_path):
     path = _write("data", "a,b\n1,2\n3,5\n", folder=tmp_path)
     first = datasets.fingerprint("csv", path=path)
