@@ -22,9 +22,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from gmmlab import gaussian
+from gmmlab import gaussian, hc
 
-INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 SINGULAR_MODES = ("error", "stop", "reset")
 
 
@@ -311,6 +311,8 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     def _initial_responsibilities(self, X, rng):
         """Hard or random responsibilities (N, K) from the ``init_params`` method."""
         N, K = len(X), self.n_components
+        if self.init_params == "hc":  # deterministic: mclust's hierarchical start (gmmlab.hc)
+            return hc.responsibilities(X, K)
         if self.init_params == "random":
             resp = rng.uniform(size=(N, K))
             return resp / resp.sum(axis=1, keepdims=True)

@@ -1,0 +1,204 @@
+"""Model selection: the degeneracy rule, ICL with MAP labels, the hc start and gmmlab.select,
+against constructed cases and R's mclust (icl(), hclass(hc()), qclass, mclustBIC)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import gmmlab
+from gmmlab import hc, metrics, selection
+from gmmlab.datasets import load_dataset
+
+try:
+    from gmmlab.backends.mclust import _r
+
+    ro, CONVERTER, _ = _r()
+except ImportError as error:
+    ro = None
+    NO_MCLUST = str(error)
+needs_mclust = pytest.mark.skipif(ro is None, reason="needs R with mclust and rpy2")
+
+
+def r_call(code, *args):
+    with ro.conversion.localconverter(CONVERTER):
+        return ro.r(code)(*args)
+
+
+@pytest.fixture(scope="module")
+def faithful():
+    return load_dataset("faithful").X
+
+
+@pytest.fixture(scope="module")
+def faithful_selection(faithful):
+    return gmmlab.select(faithful, range(1, 10), n_jobs=1)
+
+
+# ------------------------------------------------------------------ degeneracy
+
+
+def test_resolution_is_the_smallest_gap_between_distinct_values(faithful):
+    resolution = metrics.data_resolution(faithful)
+    assert resolution[1] == 1.0  # waiting times in whole minutes
+    assert resolution[0] == pytest.approx(0.001, abs=1e-12)  # eruptions to 3 decimals
+    assert metrics.data_resolution(np.array([[1.0], [1.0]]))[0] == 0.0
+
+
+def test_each_degeneracy_rule_and_a_sound_fit():
+    rng = np.random.RandomState(0)
+    X = np.round(rng.normal(size=(200, 2)), 1)  # resolution 0.1: rounding variance 1/1200
+    covariances = np.stack([np.eye(2), np.eye(2)])
+    assert metrics.degeneracy(X, [0.5, 0.5], covariances, 1e-6) is None
+    few = metrics.degeneracy(X, [0.99, 0.01], covariances, 1e-6)
+    assert "weight x N = 2 points, fewer than D + 1 = 3" in few
+    narrow = covariances.copy()
+    narrow[1] = np.diag([1.0, 0.5 / 1200])  # below the rounding variance along feature 1
+    assert "below the data's rounding variance 0.000833" in metrics.degeneracy(
+        X, [0.5, 0.5], narrow, 0.0)
+    assert metrics.degeneracy(X, [0.5, 0.5], narrow * [[1], [2.1]], 0.0) is None
+    floor = np.stack([np.eye(2), np.diag([1.0, 1.5e-3])])
+    assert metrics.degeneracy(X, [0.5, 0.5], floor, 0.0) is None
+    assert "reg_covar floor" in metrics.degeneracy(X, [0.5, 0.5], floor, 1e-3)
+
+
+def test_job_records_carry_the_degeneracy_fields(tmp_path):
+    from gmmlab.job import run_job
+
+    spec = {"dataset": {"name": "few_distinct"}, "backend": {"name": "em", "n_init": 1},
+            "n_components": 2, "covariance_type": "full", "seed": 0, "reg_covar": 1e-6}
+    record = run_job(spec, tmp_path / "few")
+    assert record["degenerate"] is True and "reg_covar floor" in record["degeneracy_reason"]
+    spec |= {"dataset": {"name": "faithful"}}
+    record = run_job(spec, tmp_path / "faithful")
+    assert record["degenerate"] is False and record["degeneracy_reason"] is None
+    failed = run_job(spec | {"dataset": {"name": "no_such_set"}}, tmp_path / "bad")
+    assert failed["status"] == "failed" and failed["degenerate"] is False
+
+
+# ------------------------------------------------------------------ ICL
+
+
+@needs_mclust
+def test_icl_equals_mclusts_icl_with_map_labels(faithful):
+    """mclust's icl() on an object holding the E-step of given parameters, against ours on the
+    same parameters (opposite sign)."""
+    code = """function(x) {
+      fit <- Mclust(x, G = 3, modelNames = "EEE", verbose = FALSE)
+      e <- estep(data = x, modelName = "EEE", parameters = fit$parameters)
+      object <- list(n = nrow(x), z = e$z, bic = bic("EEE", e$loglik, nrow(x), ncol(x), 3))
+      list(icl = mclust:::icl.Mclust(object), pro = fit$parameters$pro,
+           mean = t(fit$parameters$mean), sigma = fit$parameters$variance$sigma)
+    }"""
+    out = r_call(code, faithful)
+    icl_r, weights, means = out["icl"][0], np.asarray(out["pro"]), np.asarray(out["mean"])
+    covariances = np.moveaxis(np.asarray(out["sigma"]), 2, 0)
+    criteria = metrics.information_criteria(faithful, weights, means, covariances, "tied")
+    assert criteria["icl"] == pytest.approx(-icl_r, abs=1e-6)
+    assert criteria["bic"] < criteria["icl"] < criteria["icl_entropy"]
+
+
+# ------------------------------------------------------------------ hc start
+
+
+@needs_mclust
+@pytest.mark.parametrize("name, levels", [("iris", range(1, 10)),
+                                          ("stretched_blobs", range(1, 10)),
+                                          ("tutorial_2d", range(28, 41))])
+def test_hc_partitions_equal_mclusts(name, levels):
+    """hclass(hc(X)) (VVV on scaled-SVD variables, mclust's default) against ours, up to
+    relabelling. On tutorial_2d mclust's Fortran merges, going from 28 groups to 27, a pair
+    costing -0.192 by its own criterion while pairs costing -0.240 and -0.204 exist, so only
+    levels down to 28 can agree there."""
+    X = load_dataset(name).X
+    levels = list(levels)
+    theirs = np.asarray(r_call(
+        "function(x, G) hclass(hc(x, modelName = 'VVV', use = 'SVD'), G)", X,
+        np.array(levels, dtype=float)))
+    ours = hc.agglomerate(hc.scaled_svd(X), levels)
+    for column, G in enumerate(levels):
+        assert adjusted_rand_score(theirs[:, column], ours[G]) == 1.0, G
+
+
+@needs_mclust
+@pytest.mark.parametrize("name", ["galaxies", "acidity", "faithful_eruptions"])
+def test_one_dimensional_hc_start_is_mclusts_quantile_classes(name):
+    x = load_dataset(name).X[:, 0]
+    for G in range(1, 7):
+        theirs = np.asarray(r_call("function(x, k) mclust:::qclass(x, k)", x, G))
+        np.testing.assert_array_equal(hc.partition(x[:, None], G), theirs - 1)
+
+
+def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithful):
+    model = gmmlab.EMGaussianMixture(3, covariance_type="tied", init_params="hc", tol=1e-8,
+                                     max_iter=1000).fit(faithful)
+    # mclust's published Old Faithful EEE,3 (hc start): log-likelihood -1126.316
+    assert model.score(faithful) * len(faithful) == pytest.approx(-1126.316, abs=1e-3)
+    with pytest.raises(ValueError, match="fewer distinct samples"):
+        hc.partition(load_dataset("few_distinct").X, 4)
+
+
+# ------------------------------------------------------------------ select
+
+
+def test_select_table_has_every_cell_and_chooses_no_degenerate_fit(faithful_selection):
+    table = faithful_selection.table
+    assert list(table.columns) == selection.COLUMNS
+    assert len(table) == len(selection.available_models(2)) * 9
+    assert set(table["status"]) <= {"ok", "degenerate", "failed"}
+    best = faithful_selection.best(3)
+    assert (best["status"] == "ok").all()
+    # mclust's choice on Old Faithful: EEE (tied), K = 3, BIC 2314.316 (its last E-step)
+    assert (best.loc[0, "model"], best.loc[0, "n_components"]) == ("EEE", 3)
+    assert best.loc[0, "bic"] == pytest.approx(2314.3, abs=0.05)
+    # The issue's trap: diag K = 5 with a component on the 14 waiting times of exactly 83 min.
+    cell = table[(table["model"] == "VVI") & (table["n_components"] == 5)].iloc[0]
+    assert cell["status"] == "degenerate" and "reg_covar floor" in cell["reason"]
+    assert cell["loglik"] > table[(table["model"] == "EEE")
+                                  & (table["n_components"] == 3)]["loglik"].iloc[0]
+    summary = faithful_selection.summary()
+    assert "Top 3 by BIC" in summary and "deg." in summary and "VVI,5:" in summary
+
+
+@needs_mclust
+def test_select_bic_against_mclustbic(faithful, faithful_selection):
+    """mclustBIC (hc start, tight tolerance) on the same models: where our cell is ok, its BIC
+    is mclust's or better (a higher likelihood from more starts), up to 0.01: select stops EM
+    when the mean log-likelihood changes by less than 1e-6 (VVI,4 ends 0.005 above mclust's
+    1e-10 fit); at K = 1, 2 equal."""
+    names = selection.available_models(2)
+    theirs = -np.asarray(r_call(
+        "function(x, m) { b <- mclustBIC(x, G = 1:9, modelNames = m, "
+        "control = emControl(tol = c(1e-10, 1e-10))); unclass(b)[, m, drop = FALSE] }",
+        faithful, np.array(names)))
+    table = faithful_selection.table
+    for column, model in enumerate(names):
+        for k in range(1, 10):
+            cell = table[(table["model"] == model) & (table["n_components"] == k)].iloc[0]
+            if cell["status"] != "ok" or not np.isfinite(theirs[k - 1, column]):
+                continue
+            assert cell["bic"] <= theirs[k - 1, column] + 0.01, (model, k)
+            if k <= 2:
+                assert cell["bic"] == pytest.approx(theirs[k - 1, column], abs=0.01)
+
+
+def test_select_rejects_bad_arguments(faithful):
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        gmmlab.select(faithful, [1], criterion="bicc")
+    with pytest.raises(ValueError, match="not fitted by the EM estimator"):
+        gmmlab.select(faithful, [1], models=["XYZ"])
+    with pytest.raises(ValueError, match="n_components must be between 1"):
+        gmmlab.select(faithful, [0, 1])
+
+
+def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
+    assert selection.main(["faithful_eruptions", "-k", "1-3", "--n-init", "2",
+                           "-o", str(tmp_path / "table.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "Top 3 by BIC" in out and (tmp_path / "table.csv").exists()
+    done = subprocess.run([sys.executable, "-m", "gmmlab.selection", "no_such_data"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "neither a data set" in done.stderr
