@@ -1,10 +1,11 @@
 """Model selection over covariance models x numbers of components, as mclust's ``mclustBIC``.
 
 ``select(X)`` fits every cell (model, K) with the EM estimator from several starts, keeps the
-highest log-likelihood of each cell, and judges it by :func:`gmmlab.metrics.degeneracy`: a
-degenerate cell (a component on tied values, with fewer than D + 1 points, or at the
-``reg_covar`` floor) has no maximum-likelihood fit to speak of and, like mclust's NA, is never
-chosen. Criteria are in scikit-learn's sign (lower is better).
+highest log-likelihood of each cell among the fits that are not degenerate
+(:func:`gmmlab.metrics.degeneracy`: a component on tied values, with fewer than D + 1 points,
+or at the ``reg_covar`` floor). A cell whose every start is degenerate has no
+maximum-likelihood fit to speak of and, like mclust's NA, is never chosen. Criteria are in
+scikit-learn's sign (lower is better).
 
 Command line: ``gmmlab-select faithful`` (any data set name of :mod:`gmmlab.datasets`, or a CSV
 path) prints the summary.
@@ -25,11 +26,15 @@ from gmmlab import backends, gaussian, metrics
 from gmmlab.em import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError
 
 CRITERIA = ("bic", "icl", "icl_entropy", "aic")
-# The default starts of every cell: mclust's hierarchical start, then n_init k-means++
-# seedings refined by Lloyd's algorithm (the estimator's "kmeans").
-DEFAULT_STARTS = ("hc", "kmeans")
+# The default starts of every cell: mclust's hierarchical start, then n_init k-means++ seedings
+# and n_init responsibilities of random data points (k-means refined by Lloyd's algorithm ends
+# in the same partition from most seeds: on Old Faithful VVV, K = 4, at BIC 2353.24 from every
+# seed, where these reach 2336.7; experiments/model_selection/start_coverage.md).
+DEFAULT_STARTS = ("hc", "k-means++", "random_from_data")
+DEFAULT_N_INIT = 5
 COLUMNS = ["model", "covariance_type", "n_components", "loglik", "n_parameters", "bic", "icl",
-           "icl_entropy", "aic", "status", "reason", "start", "converged", "n_iter", "seconds"]
+           "icl_entropy", "aic", "status", "reason", "degenerate_starts", "start", "converged",
+           "n_iter", "seconds"]
 
 
 def available_models(n_features=2):
@@ -148,56 +153,94 @@ def _ranges(values):
         else ",".join(map(str, values))
 
 
-def fit_cell(X, model, n_components, *, starts=DEFAULT_STARTS, n_init=5, seed=0,
-             reg_covar=1e-6, tol=1e-6, max_iter=1000, resolution=None):
-    """Fit one (model, K) cell from every start and judge the best: a row of the table.
+def fit_starts(X, model, n_components, runs, *, reg_covar=1e-6, tol=1e-6, max_iter=1000,
+               resolution=None):
+    """EM from each start of ``runs`` (pairs (init_params, seed)); a list of candidates.
 
-    starts: initialisation methods of :class:`~gmmlab.em.EMGaussianMixture`; 'hc' is
-    deterministic and fitted once, the others ``n_init`` times from seeds drawn from
-    ``seed``. A start that collapses (singular covariance) counts as a degenerate candidate.
+    Each candidate: ``start, estimator`` (None when the start collapsed or failed), ``loglik``
+    and ``reason`` (:func:`gmmlab.metrics.degeneracy`, the collapse, or the error).
     """
     N, D = X.shape
     covariance_type = covariance_type_for(model, D)
-    started = time.perf_counter()
-    best, best_loglik, collapse, errors = None, -np.inf, None, []
-    for start in starts:
+    candidates = []
+    for start, seed in runs:
         estimator = EMGaussianMixture(
             n_components, covariance_type=covariance_type, reg_covar=reg_covar, tol=tol,
-            max_iter=max_iter, init_params=start, n_init=1 if start == "hc" else n_init,
-            random_state=seed, singular="error")
+            max_iter=max_iter, init_params=start, random_state=seed)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 estimator.fit(X)
         except SingularCovarianceError as error:
-            collapse = str(error)
+            candidates.append(dict(start=start, estimator=None, loglik=np.nan, reason=str(error),
+                                   degenerate=True))
             continue
         except ValueError as error:
-            errors.append(f"{start}: {error}")
+            candidates.append(dict(start=start, estimator=None, loglik=np.nan,
+                                   reason=f"{start}: {error}", degenerate=False))
             continue
-        loglik = estimator.score(X) * N
-        if loglik > best_loglik:
-            best, best_loglik, best_start = estimator, loglik, start
+        covariances = gaussian.full_covariances(estimator.covariances_, covariance_type,
+                                                n_components, D)
+        reason = metrics.degeneracy(X, estimator.weights_, covariances, reg_covar, resolution)
+        candidates.append(dict(start=start, estimator=estimator, loglik=estimator.score(X) * N,
+                               reason=reason, degenerate=reason is not None))
+    return candidates
+
+
+def start_runs(starts, n_init, seed):
+    """(init_params, seed) of every start: 'hc' once (it is deterministic), the others
+    ``n_init`` times with seeds drawn from ``seed``."""
+    rng = np.random.RandomState(seed)
+    return [(start, 0 if start == "hc" else int(rng.randint(2**31 - 1)))
+            for start in starts for _ in range(1 if start == "hc" else n_init)]
+
+
+def best_fit(X, model, n_components, *, starts=DEFAULT_STARTS, n_init=DEFAULT_N_INIT, seed=0,
+             reg_covar=1e-6, tol=1e-6, max_iter=1000, resolution=None):
+    """Fit one (model, K) cell from every start and keep the best non-degenerate fit.
+
+    Degenerate fits (:func:`gmmlab.metrics.degeneracy`) are spurious maximisers of an
+    unbounded likelihood; as McLachlan & Peel (2000, sec. 3.10) advise, the cell keeps the
+    highest log-likelihood among the others (``degenerate_starts`` counts those set aside).
+    The cell is 'degenerate' when every start is, 'failed' when none ran. Returns the row of
+    the table and the fitted :class:`~gmmlab.em.EMGaussianMixture` (None if none).
+    """
+    D = X.shape[1]
+    covariance_type = covariance_type_for(model, D)
+    started = time.perf_counter()
+    candidates = fit_starts(X, model, n_components, start_runs(starts, n_init, seed),
+                            reg_covar=reg_covar, tol=tol, max_iter=max_iter,
+                            resolution=resolution)
     row = {"model": model, "covariance_type": covariance_type, "n_components": n_components,
-           "n_parameters": gaussian.n_parameters(n_components, D, covariance_type)}
-    if best is None:
-        reason = collapse or "; ".join(errors)
-        status = "degenerate" if collapse else "failed"
+           "n_parameters": gaussian.n_parameters(n_components, D, covariance_type),
+           "degenerate_starts": sum(c["degenerate"] for c in candidates)}
+    fitted = [c for c in candidates if c["estimator"] is not None]
+    pool = [c for c in fitted if not c["degenerate"]] or fitted
+    if not pool:
+        degenerate = [c for c in candidates if c["degenerate"]]
         return row | {"loglik": np.nan, "bic": np.nan, "icl": np.nan, "icl_entropy": np.nan,
-                      "aic": np.nan, "status": status, "reason": reason, "start": None,
+                      "aic": np.nan, "status": "degenerate" if degenerate else "failed",
+                      "reason": (degenerate or candidates)[0]["reason"], "start": None,
                       "converged": False, "n_iter": 0,
-                      "seconds": time.perf_counter() - started}
-    covariances = gaussian.full_covariances(best.covariances_, covariance_type, n_components, D)
-    criteria = metrics.information_criteria(X, best.weights_, best.means_, covariances,
-                                            covariance_type)
-    reason = metrics.degeneracy(X, best.weights_, covariances, reg_covar, resolution)
+                      "seconds": time.perf_counter() - started}, None
+    best = max(pool, key=lambda c: c["loglik"])
+    estimator = best["estimator"]
+    covariances = gaussian.full_covariances(estimator.covariances_, covariance_type,
+                                            n_components, D)
+    criteria = metrics.information_criteria(X, estimator.weights_, estimator.means_,
+                                            covariances, covariance_type)
     return row | {key: criteria[key] for key in ("loglik", "bic", "icl", "icl_entropy", "aic")} | {
-        "status": "ok" if reason is None else "degenerate", "reason": reason,
-        "start": best_start, "converged": bool(best.converged_), "n_iter": int(best.n_iter_),
-        "seconds": time.perf_counter() - started}
+        "status": "degenerate" if best["degenerate"] else "ok", "reason": best["reason"],
+        "start": best["start"], "converged": bool(estimator.converged_),
+        "n_iter": int(estimator.n_iter_), "seconds": time.perf_counter() - started}, estimator
 
 
-def select(X, n_components=range(1, 10), models="all", criterion="bic", n_init=5,
+def fit_cell(X, model, n_components, **options):
+    """The table row of :func:`best_fit` (same arguments)."""
+    return best_fit(X, model, n_components, **options)[0]
+
+
+def select(X, n_components=range(1, 10), models="all", criterion="bic", n_init=DEFAULT_N_INIT,
            random_state=0, n_jobs=None, starts=DEFAULT_STARTS, reg_covar=1e-6, tol=1e-6,
            max_iter=1000):
     """Fit every model x K and rank them: mclust's ``mclustBIC`` with degenerate cells named.
@@ -205,8 +248,9 @@ def select(X, n_components=range(1, 10), models="all", criterion="bic", n_init=5
     X : array-like (N, D). n_components: the K to try. models: 'all' (mclust's models the EM
     estimator fits, :func:`available_models`) or a list of mclust or scikit-learn names.
     criterion: 'bic', 'icl', 'icl_entropy' or 'aic' (lower is better). Each cell is fitted
-    from ``starts`` (default: the hc start once and ``n_init`` k-means starts) with seeds from
-    ``random_state``; the best log-likelihood is kept. n_jobs: cells in parallel (joblib).
+    from ``starts`` (default: the hc start once, ``n_init`` k-means++ and ``n_init``
+    random_from_data starts) with seeds from ``random_state``; the best non-degenerate
+    log-likelihood is kept. n_jobs: cells in parallel (joblib).
     Returns a :class:`SelectionResult`.
     """
     X = np.asarray(X, dtype=float)
@@ -273,7 +317,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["all"],
                         help="mclust model names (default: all the EM estimator fits)")
     parser.add_argument("--criterion", choices=CRITERIA, default="bic")
-    parser.add_argument("--n-init", type=int, default=5, help="k-means starts per cell")
+    parser.add_argument("--n-init", type=int, default=DEFAULT_N_INIT,
+                        help="starts of each random method per cell")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--top", type=int, default=3, help="models listed (default 3)")
