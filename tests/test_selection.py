@@ -227,3 +227,16 @@ def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
                           capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "neither a data set" in done.stderr
+
+
+def test_em_select_backend_gives_selects_cell_in_a_job_record(tmp_path, faithful):
+    from gmmlab.job import run_job
+
+    cell = selection.fit_cell(faithful, "EEE", 3, seed=0)
+    spec = {"dataset": {"name": "faithful"}, "backend": {"name": "em_select"},
+            "n_components": 3, "covariance_type": "tied", "seed": 0, "reg_covar": 1e-6}
+    record = run_job(spec, tmp_path)
+    assert record["status"] == "ok" and record["degenerate"] is False
+    assert record["loglik"] == pytest.approx(cell["loglik"], abs=1e-9)
+    assert record["bic"] == pytest.approx(cell["bic"], abs=1e-9)
+    assert record["diagnostics"]["starts"] == 11
