@@ -32,6 +32,10 @@ CRITERIA = ("bic", "icl", "icl_entropy", "aic")
 # seed, where these reach 2336.7; experiments/model_selection/start_coverage.md).
 DEFAULT_STARTS = ("hc", "k-means++", "random_from_data")
 DEFAULT_N_INIT = 5
+# Every start runs EM to this change of the mean log-likelihood, the best N_REFINE on to the
+# tolerance asked for (best_fit).
+SHORT_TOL = 1e-4
+N_REFINE = 3
 COLUMNS = ["model", "covariance_type", "n_components", "loglik", "n_parameters", "bic", "icl",
            "icl_entropy", "aic", "status", "reason", "degenerate_starts", "start", "converged",
            "n_iter", "seconds"]
@@ -160,31 +164,40 @@ def fit_starts(X, model, n_components, runs, *, reg_covar=1e-6, tol=1e-6, max_it
     Each candidate: ``start, estimator`` (None when the start collapsed or failed), ``loglik``
     and ``reason`` (:func:`gmmlab.metrics.degeneracy`, the collapse, or the error).
     """
-    N, D = X.shape
-    covariance_type = covariance_type_for(model, D)
+    covariance_type = covariance_type_for(model, X.shape[1])
     candidates = []
     for start, seed in runs:
         estimator = EMGaussianMixture(
             n_components, covariance_type=covariance_type, reg_covar=reg_covar, tol=tol,
             max_iter=max_iter, init_params=start, random_state=seed)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                estimator.fit(X)
-        except SingularCovarianceError as error:
-            candidates.append(dict(start=start, estimator=None, loglik=np.nan, reason=str(error),
-                                   degenerate=True))
-            continue
-        except ValueError as error:
-            candidates.append(dict(start=start, estimator=None, loglik=np.nan,
-                                   reason=f"{start}: {error}", degenerate=False))
-            continue
-        covariances = gaussian.full_covariances(estimator.covariances_, covariance_type,
-                                                n_components, D)
-        reason = metrics.degeneracy(X, estimator.weights_, covariances, reg_covar, resolution)
-        candidates.append(dict(start=start, estimator=estimator, loglik=estimator.score(X) * N,
-                               reason=reason, degenerate=reason is not None))
+        candidates.append(_run(X, estimator, start, reg_covar, resolution))
     return candidates
+
+
+def refine(X, candidate, *, reg_covar=1e-6, tol=1e-6, max_iter=1000, resolution=None):
+    """Continue EM from a candidate's fit until the mean log-likelihood changes by less than
+    ``tol``; the refined candidate."""
+    estimator = candidate["estimator"].set_params(tol=tol, max_iter=max_iter, warm_start=True)
+    return _run(X, estimator, candidate["start"], reg_covar, resolution)
+
+
+def _run(X, estimator, start, reg_covar, resolution):
+    """Fit (or continue) an estimator and judge the fit: a candidate."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(X)
+    except SingularCovarianceError as error:
+        return dict(start=start, estimator=None, loglik=np.nan, reason=str(error),
+                    degenerate=True)
+    except ValueError as error:
+        return dict(start=start, estimator=None, loglik=np.nan, reason=f"{start}: {error}",
+                    degenerate=False)
+    covariances = gaussian.full_covariances(estimator.covariances_, estimator.covariance_type,
+                                            *estimator.means_.shape)
+    reason = metrics.degeneracy(X, estimator.weights_, covariances, reg_covar, resolution)
+    return dict(start=start, estimator=estimator, loglik=estimator.score(X) * len(X),
+                reason=reason, degenerate=reason is not None)
 
 
 def start_runs(starts, n_init, seed):
@@ -196,25 +209,39 @@ def start_runs(starts, n_init, seed):
 
 
 def best_fit(X, model, n_components, *, starts=DEFAULT_STARTS, n_init=DEFAULT_N_INIT, seed=0,
-             reg_covar=1e-6, tol=1e-6, max_iter=1000, resolution=None):
+             reg_covar=1e-6, tol=1e-6, max_iter=1000, short_tol=SHORT_TOL,
+             n_refine=N_REFINE, resolution=None):
     """Fit one (model, K) cell from every start and keep the best non-degenerate fit.
 
-    Degenerate fits (:func:`gmmlab.metrics.degeneracy`) are spurious maximisers of an
-    unbounded likelihood; as McLachlan & Peel (2000, sec. 3.10) advise, the cell keeps the
-    highest log-likelihood among the others (``degenerate_starts`` counts those set aside).
-    The cell is 'degenerate' when every start is, 'failed' when none ran. Returns the row of
-    the table and the fitted :class:`~gmmlab.em.EMGaussianMixture` (None if none).
+    Every start runs EM until the mean log-likelihood changes by less than ``short_tol``, then
+    the best ``n_refine`` of them continue to ``tol`` (the "short runs, then long run" strategy
+    of Biernacki, Celeux & Govaert 2003; further ones while every refined fit is degenerate);
+    ``short_tol=None`` runs every start to ``tol``. Degenerate fits
+    (:func:`gmmlab.metrics.degeneracy`) are spurious maximisers of an unbounded likelihood; as
+    McLachlan & Peel (2000, sec. 3.10) advise, the cell keeps the highest log-likelihood among
+    the others (``degenerate_starts`` counts the refined fits set aside). The cell is
+    'degenerate' when every fit is, 'failed' when none ran. Returns the row of the table and
+    the fitted :class:`~gmmlab.em.EMGaussianMixture` (None if none).
     """
     D = X.shape[1]
     covariance_type = covariance_type_for(model, D)
     started = time.perf_counter()
+    options = dict(reg_covar=reg_covar, max_iter=max_iter, resolution=resolution)
     candidates = fit_starts(X, model, n_components, start_runs(starts, n_init, seed),
-                            reg_covar=reg_covar, tol=tol, max_iter=max_iter,
-                            resolution=resolution)
+                            tol=tol if short_tol is None else short_tol, **options)
+    fitted = sorted((c for c in candidates if c["estimator"] is not None),
+                    key=lambda c: -c["loglik"])
+    if short_tol is not None:
+        refined = []
+        for candidate in fitted:
+            if len(refined) >= n_refine and any(not c["degenerate"] for c in refined):
+                break
+            refined.append(refine(X, candidate, tol=tol, **options))
+        candidates = refined + [c for c in candidates if c["estimator"] is None]
+        fitted = [c for c in refined if c["estimator"] is not None]
     row = {"model": model, "covariance_type": covariance_type, "n_components": n_components,
            "n_parameters": gaussian.n_parameters(n_components, D, covariance_type),
            "degenerate_starts": sum(c["degenerate"] for c in candidates)}
-    fitted = [c for c in candidates if c["estimator"] is not None]
     pool = [c for c in fitted if not c["degenerate"]] or fitted
     if not pool:
         degenerate = [c for c in candidates if c["degenerate"]]
