@@ -224,8 +224,8 @@ def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
                            "-o", str(tmp_path / "table.csv")]) == 0
     out = capsys.readouterr().out
     assert "Top 3 by BIC" in out and (tmp_path / "table.csv").exists()
-    done = subprocess.run([sys.executable, "-m", "gmmlab.selection", "no_such_data"],
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", "import sys; from gmmlab.selection import main; "
+                           "sys.exit(main())", "no_such_data"], capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "neither a data set" in done.stderr
 
