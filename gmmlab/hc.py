@@ -24,6 +24,8 @@ import numpy as np
 # The last agglomeration, keyed by the data's checksum: select() and EM restarts ask for the
 # partitions of one data set at many K.
 _last = {}
+# Larger data are agglomerated on a random subset of this many samples (partition).
+MAX_SAMPLES = 1000
 
 
 def scaled_svd(X):
@@ -137,8 +139,12 @@ def partition(X, n_groups):
     """The hc start of mclust's ``Mclust()``: labels (N,) in 0..n_groups-1.
 
     D > 1: the VVV agglomeration on scaled-SVD variables cut at ``n_groups`` (mclust's
-    ``hclass(hc(X), G)``); D = 1: quantile classes. The agglomeration of the last data set is
-    kept, so asking for other numbers of groups of the same data costs nothing.
+    ``hclass(hc(X), G)``); D = 1: quantile classes. The agglomeration keeps an N x N matrix of
+    merge costs and takes O(N^3) time, so above :data:`MAX_SAMPLES` samples it runs on a
+    random subset of that many (always the same, seed 0), and every other sample joins the
+    group whose mean is nearest in the scaled-SVD variables (mclust's ``subset`` option does
+    the same with an E-step). The agglomeration of the last data set is kept, so asking for
+    other numbers of groups of the same data costs nothing.
     """
     X = np.asarray(X, dtype=float)
     if X.ndim == 1 or X.shape[1] == 1:
@@ -146,14 +152,23 @@ def partition(X, n_groups):
     key = hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest()
     if key not in _last:
         _last.clear()
-        _last[key] = agglomerate(scaled_svd(X), range(1, min(len(X), 30) + 1))
-    partitions = _last[key]
+        Z = scaled_svd(X)
+        subset = np.arange(len(X)) if len(X) <= MAX_SAMPLES else np.sort(
+            np.random.RandomState(0).choice(len(X), MAX_SAMPLES, replace=False))
+        _last[key] = (Z, subset, agglomerate(Z[subset], range(1, 31)))
+    Z, subset, partitions = _last[key]
     if n_groups not in partitions:
-        partitions |= agglomerate(scaled_svd(X), [n_groups])
+        partitions |= agglomerate(Z[subset], [n_groups])
     if n_groups not in partitions:
         raise ValueError(f"hc: the data have fewer distinct samples than the {n_groups} groups "
                          f"asked for.")
-    return partitions[n_groups]
+    if len(subset) == len(X):
+        return partitions[n_groups]
+    labels = partitions[n_groups]
+    means = np.stack([Z[subset][labels == g].mean(axis=0) for g in range(n_groups)])
+    nearest = ((Z[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
+    nearest[subset] = labels
+    return nearest
 
 
 def responsibilities(X, n_groups):

@@ -241,3 +241,16 @@ def test_em_select_backend_gives_selects_cell_in_a_job_record(tmp_path, faithful
     assert record["loglik"] == pytest.approx(cell["loglik"], abs=1e-9)
     assert record["bic"] == pytest.approx(cell["bic"], abs=1e-9)
     assert record["diagnostics"]["starts"] == 11
+
+
+def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest(monkeypatch):
+    """Above MAX_SAMPLES the agglomeration runs on a fixed random subset; the other samples
+    join the nearest group: three far-apart blobs are recovered whole."""
+    rng = np.random.RandomState(0)
+    truth = np.repeat([0, 1, 2], 200)
+    X = rng.normal(size=(600, 2)) + np.array([[0, 0], [12, 0], [0, 12]])[truth]
+    monkeypatch.setattr(hc, "MAX_SAMPLES", 150)
+    monkeypatch.setattr(hc, "_last", {})
+    labels = hc.partition(X, 3)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    np.testing.assert_array_equal(hc.partition(X, 3), labels)
