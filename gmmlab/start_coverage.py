@@ -2,18 +2,19 @@
 
 For every shipped real data set, model and K = 1..6, the best log-likelihood known is the
 highest non-degenerate one over the hc start and ``--restarts`` starts of each random method
-(k-means, k-means++, random_from_data, random); a start configuration reaches a cell when its
-cell (:func:`gmmlab.selection.fit_cell`) comes within 1e-3 of it. Prints the share per data set
-and model for each configuration, and writes them with the misses to ``--output``.
+(k-means, k-means++, random_from_data, random), each run to the end; a start configuration
+reaches a cell when its cell (:func:`gmmlab.selection.fit_cell`) comes within 1e-3 of it.
+Prints the shares per configuration and, for select's default, per data set and model with
+the cells it misses; ``-o`` writes the report and the measured table (.csv) beside it.
 
     python -m gmmlab.start_coverage --n-jobs 2 -o experiments/model_selection/start_coverage.md
 """
 
 import argparse
 import datetime
-import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,13 +26,10 @@ from gmmlab.datasets import load_dataset
 DATASETS = ("faithful", "faithful_eruptions", "faithful_140", "galaxies", "galaxies_mass",
             "acidity", "enzyme", "iris")
 RANDOM_STARTS = ("kmeans", "k-means++", "random_from_data", "random")
-# Configurations compared: name -> (starts, n_init); the first is select's default.
-CONFIGURATIONS = {
-    "default: " + " + ".join(selection.DEFAULT_STARTS) + f" x {selection.DEFAULT_N_INIT}":
-        (selection.DEFAULT_STARTS, selection.DEFAULT_N_INIT),
-    "hc + kmeans x 5": (("hc", "kmeans"), 5),
-    "hc + k-means++ x 10 + random_from_data x 10": (("hc", "k-means++", "random_from_data"), 10),
-}
+# Start configurations compared, (starts, n_init): the k-means start of the em backend, and
+# select's starts with 5, 10 and 20 of each random method (its default is marked in the report).
+CONFIGURATIONS = [(("hc", "kmeans"), 5)] + [
+    (("hc", "k-means++", "random_from_data"), n_init) for n_init in (5, 10, 20)]
 TOLERANCE = 1e-3
 
 
@@ -43,11 +41,16 @@ def measure_cell(X, name, model, k, restarts, seed):
     sound = [c["loglik"] for c in candidates if c["estimator"] is not None and not c["degenerate"]]
     row = {"data": name, "model": model, "n_components": k,
            "best_known": max(sound) if sound else np.nan}
-    for label, (starts, n_init) in CONFIGURATIONS.items():
+    for starts, n_init in CONFIGURATIONS:
         cell = selection.fit_cell(X, model, k, starts=starts, n_init=n_init, seed=seed + 1,
                                   resolution=resolution)
-        row[label] = cell["loglik"] if cell["status"] == "ok" else np.nan
+        row[label(starts, n_init)] = cell["loglik"] if cell["status"] == "ok" else np.nan
     return row
+
+
+def label(starts, n_init):
+    """'hc + k-means++ x 5 + random_from_data x 5' (hc runs once)."""
+    return " + ".join(s if s == "hc" else f"{s} x {n_init}" for s in starts)
 
 
 def measure(restarts=50, max_components=6, n_jobs=None, seed=0):
@@ -62,53 +65,75 @@ def measure(restarts=50, max_components=6, n_jobs=None, seed=0):
 
 
 def coverage(table):
-    """Share of cells (with a non-degenerate fit known) each configuration reaches."""
-    known = table.dropna(subset=["best_known"])
-    reached = {label: known[label] >= known["best_known"] - TOLERANCE for label in CONFIGURATIONS}
-    per_model = pd.DataFrame(reached).groupby([known["data"], known["model"]]).mean()
-    return known, reached, per_model
+    """Which cells (with a non-degenerate fit known) each configuration reaches, (cells,
+    configurations) of bool, and the cells."""
+    known = table.dropna(subset=["best_known"]).reset_index(drop=True)
+    columns = [c for c in known.columns if c not in ("data", "model", "n_components",
+                                                     "best_known")]
+    reached = pd.DataFrame({c: known[c] >= known["best_known"] - TOLERANCE for c in columns})
+    return known, reached
 
 
-def report(table, seconds, restarts):
-    known, reached, per_model = coverage(table)
+def report(table, command, seconds=None):
+    """The markdown report of a measured table: shares per configuration, per data set and
+    model for select's default, and the cells the default misses."""
+    known, reached = coverage(table)
+    default = label(selection.DEFAULT_STARTS, selection.DEFAULT_N_INIT)
+    timing = "" if seconds is None else f", {seconds / 60:.0f} min on a shared 2-core machine"
     lines = ["# Start coverage of gmmlab.select\n",
-             f"`python -m gmmlab.start_coverage --restarts {restarts}` on "
-             f"{datetime.date.today()}, {platform.node()}, {seconds:.0f} s. Best known: the "
-             f"highest non-degenerate log-likelihood over the hc start and {restarts} starts of "
-             f"each of {', '.join(RANDOM_STARTS)}; reached: within {TOLERANCE} of it. "
-             f"{len(known)} cells with a non-degenerate fit known "
-             f"({len(table) - len(known)} without).\n",
-             "| configuration | cells reached | share |", "|---|---|---|"]
-    for label in CONFIGURATIONS:
-        lines.append(f"| {label} | {int(reached[label].sum())} / {len(known)} | "
-                     f"{reached[label].mean():.1%} |")
-    lines += ["\nShare reached per data set and model (K = 1..6):\n",
-              per_model.map("{:.0%}".format).to_markdown()]
-    default = next(iter(CONFIGURATIONS))
-    missed = known[~reached[default]]
-    if len(missed):
-        lines += ["\nCells the default misses (log-likelihood against the best known):\n",
-                  missed[["data", "model", "n_components", "best_known", default]]
-                  .to_markdown(index=False, floatfmt=".3f")]
+             f"`{command}` ({datetime.date.today()}{timing}). For every shipped real data set, "
+             f"covariance model and K = 1..{table['n_components'].max()}, the best "
+             f"log-likelihood known is the highest non-degenerate one over the hc start and "
+             f"{int(table.attrs.get('restarts', 50))} starts of each of "
+             f"{', '.join(RANDOM_STARTS)}, every start run to the end; a configuration reaches "
+             f"a cell when select's cell (short runs from every start, the best three run on, "
+             f"the best non-degenerate kept) comes within {TOLERANCE} of it. {len(known)} cells "
+             f"have a non-degenerate fit known ({len(table) - len(known)} have none).\n",
+             "| starts per cell | cells reached | share |", "|---|---|---|"]
+    for column in reached:
+        mark = " (select's default)" if column == default else ""
+        lines.append(f"| {column}{mark} | {int(reached[column].sum())} / {len(known)} | "
+                     f"{reached[column].mean():.1%} |")
+    if default in reached:
+        per_model = reached[default].groupby([known["data"], known["model"]]).mean()
+        lines += [f"\nShare reached by the default ({default}) per data set and model:\n",
+                  per_model.unstack().map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+                  .to_markdown()]
+        missed = known[~reached[default]]
+        if len(missed):
+            lines += ["\nCells the default misses (log-likelihoods):\n",
+                      missed[["data", "model", "n_components", "best_known", default]]
+                      .to_markdown(index=False, floatfmt=".3f")]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gmmlab.start_coverage",
-                                     description="Share of cells the default starts reach.")
+                                     description="Share of cells select's starts reach.")
     parser.add_argument("--restarts", type=int, default=50,
                         help="starts of each random method for the best known (default 50)")
     parser.add_argument("--max-components", type=int, default=6)
     parser.add_argument("--n-jobs", type=int, default=None)
-    parser.add_argument("-o", "--output", help="write the report (markdown) here")
+    parser.add_argument("-o", "--output", help="write the report (markdown) here, and the "
+                                               "measured table beside it (.csv)")
+    parser.add_argument("--from-table", help="rewrite the report from a measured table (.csv) "
+                                             "instead of measuring")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    table = measure(args.restarts, args.max_components, args.n_jobs)
-    text = report(table, time.perf_counter() - started, args.restarts)
+    command = "python -m gmmlab.start_coverage " + " ".join(argv or sys.argv[1:])
+    if args.from_table:
+        table, seconds = pd.read_csv(args.from_table), None
+        table.attrs["restarts"] = args.restarts
+    else:
+        started = time.perf_counter()
+        table = measure(args.restarts, args.max_components, args.n_jobs)
+        table.attrs["restarts"] = args.restarts
+        seconds = time.perf_counter() - started
+        if args.output:
+            table.to_csv(Path(args.output).with_suffix(".csv"), index=False)
+    text = report(table, command, seconds)
     print(text)
     if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+        Path(args.output).write_text(text)
     return 0
 
 

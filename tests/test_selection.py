@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
@@ -254,3 +255,25 @@ def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest(monkeypatch)
     labels = hc.partition(X, 3)
     assert adjusted_rand_score(truth, labels) == 1.0
     np.testing.assert_array_equal(hc.partition(X, 3), labels)
+
+
+def test_start_coverage_counts_cells_within_the_tolerance_of_the_best_known(tmp_path, capsys):
+    from gmmlab import start_coverage
+
+    default = start_coverage.label(selection.DEFAULT_STARTS, selection.DEFAULT_N_INIT)
+    table = pd.DataFrame({"data": ["a", "a", "a", "b"], "model": ["E", "E", "V", "V"],
+                          "n_components": [1, 2, 1, 1],
+                          "best_known": [-10.0, -9.0, -8.0, np.nan],
+                          default: [-10.0, -9.0011, -7.9995, -5.0],
+                          "hc + kmeans x 5": [-10.0, -9.0009, np.nan, -5.0]})
+    known, reached = start_coverage.coverage(table)
+    assert len(known) == 3  # the cell without a sound fit known is left out
+    assert reached[default].tolist() == [True, False, True]
+    assert reached["hc + kmeans x 5"].tolist() == [True, True, False]
+    table.to_csv(tmp_path / "table.csv", index=False)
+    assert start_coverage.main(["--from-table", str(tmp_path / "table.csv"),
+                                "-o", str(tmp_path / "coverage.md")]) == 0
+    text = (tmp_path / "coverage.md").read_text()
+    assert f"| {default} (select's default) | 2 / 3 | 66.7% |" in text
+    misses = text.split("Cells the default misses")[1]
+    assert misses.count("\n| a ") == 1 and "-9.001" in misses
