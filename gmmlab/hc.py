@@ -1,7 +1,9 @@
 """Model-based agglomerative hierarchical clustering (Fraley 1998), mclust's ``hc()`` start.
 
-Starting from one group per distinct sample (identical samples start together, mclust's
-``dupPartition``), the two groups whose merge costs least are merged until one is left. The
+Starting from one group per sample, the two groups whose merge costs least are merged until
+one is left. (mclust's ``hc()`` declares ``partition = dupPartition(data)``, identical samples
+together, but does not pass it on to ``hcVVV``, which then starts from singletons too: its
+``initialPartition`` is 1..N on Old Faithful's 16 repeated rows.) The
 cost of a group of l samples with scatter matrix W (about its mean) is mclust's ``VVV`` term
 
     t(l, W) = l log(beta (tr W + alpha) / l)              if l <= D (or W = 0),
@@ -49,7 +51,7 @@ def group_cost(n, scatter, alpha, beta=1.0):
 
 
 def agglomerate(Z, keep):
-    """Merge groups of Z (N, D) down to one and return the partitions with ``keep`` groups.
+    """Merge the samples of Z (N, D) down to one group; the partitions with ``keep`` groups.
 
     keep: iterable of numbers of groups. Returns {G: labels (N,) in 0..G-1}. Ties between
     merge costs go as in mclust's Fortran (the last pair (i, j), in the order j, then i, of
@@ -58,20 +60,11 @@ def agglomerate(Z, keep):
     Z = np.asarray(Z, dtype=float)
     N, D = Z.shape
     keep = {int(g) for g in keep}
-    _, first, labels = np.unique(Z, axis=0, return_index=True, return_inverse=True)
-    # slots in order of first appearance, as mclust's partition numbering
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    labels = rank[labels.ravel()]
-    m = len(order)
-    n = np.bincount(labels, minlength=m).astype(float)
-    means = np.zeros((m, D))
-    np.add.at(means, labels, Z)
-    means /= n[:, None]
-    centred = Z - means[labels]
-    scatter = np.zeros((m, D, D))
-    np.add.at(scatter, labels, centred[:, :, None] * centred[:, None, :])
+    labels = np.arange(N)
+    m = N
+    n = np.ones(N)
+    means = Z.copy()
+    scatter = np.zeros((N, D, D))
     alpha = max(float(((Z - Z.mean(axis=0)) ** 2).sum()) / (N * D), np.finfo(float).eps)
     own = group_cost(n, scatter, alpha)
 
@@ -160,8 +153,7 @@ def partition(X, n_groups):
     if n_groups not in partitions:
         partitions |= agglomerate(Z[subset], [n_groups])
     if n_groups not in partitions:
-        raise ValueError(f"hc: the data have fewer distinct samples than the {n_groups} groups "
-                         f"asked for.")
+        raise ValueError(f"hc: {len(X)} samples cannot make {n_groups} groups.")
     if len(subset) == len(X):
         return partitions[n_groups]
     labels = partitions[n_groups]

@@ -189,7 +189,7 @@ def plot_bootstrap_lrt(results, title=""):
         ax.axvline(result.observed, color="tab:red", label=f"observed {result.observed:.2f}")
         ax.set_title(f"{result.model}: {result.n_components} vs {result.n_components + 1}, "
                      f"p = {result.p_value:.3f} (B = {len(result.replicates)})", fontsize=9)
-        ax.set_xlabel("bootstrap LRTS = 2 (l_K+1 - l_K)")
+        ax.set_xlabel(r"bootstrap LRTS = $2\,(\ell_{K+1} - \ell_K)$")
         ax.legend(frameon=False, fontsize=8)
     axes[0, 0].set_ylabel("replicates")
     if title:

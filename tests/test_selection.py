@@ -105,7 +105,7 @@ def test_icl_equals_mclusts_icl_with_map_labels(faithful):
 
 
 @needs_mclust
-@pytest.mark.parametrize("name, levels", [("iris", range(1, 10)),
+@pytest.mark.parametrize("name, levels", [("faithful", range(1, 10)), ("iris", range(1, 10)),
                                           ("stretched_blobs", range(1, 10)),
                                           ("tutorial_2d", range(28, 41))])
 def test_hc_partitions_equal_mclusts(name, levels):
@@ -124,7 +124,8 @@ def test_hc_partitions_equal_mclusts(name, levels):
 
 
 @needs_mclust
-@pytest.mark.parametrize("name", ["galaxies", "acidity", "faithful_eruptions"])
+@pytest.mark.parametrize("name", ["galaxies", "galaxies_mass", "acidity", "enzyme",
+                                  "faithful_eruptions", "faithful_140"])
 def test_one_dimensional_hc_start_is_mclusts_quantile_classes(name):
     x = load_dataset(name).X[:, 0]
     for G in range(1, 7):
@@ -137,8 +138,8 @@ def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithf
                                      max_iter=1000).fit(faithful)
     # mclust's published Old Faithful EEE,3 (hc start): log-likelihood -1126.316
     assert model.score(faithful) * len(faithful) == pytest.approx(-1126.316, abs=1e-3)
-    with pytest.raises(ValueError, match="fewer distinct samples"):
-        hc.partition(load_dataset("few_distinct").X, 4)
+    with pytest.raises(ValueError, match="5 samples cannot make 6 groups"):
+        hc.partition(faithful[:5], 6)
 
 
 # ------------------------------------------------------------------ select
