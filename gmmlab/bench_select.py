@@ -2,7 +2,7 @@
 ``make bench-select``).
 
 Every covariance model the EM estimator fits x K = 1..9 with select's default starts (hc, then
-5 k-means++ and 5 random_from_data starts a cell), cells spread over ``--n-jobs`` processes;
+10 k-means++ and 10 random_from_data starts a cell), cells spread over ``--n-jobs`` processes;
 the median of ``--repeats`` runs, wall-clock, the pool's start-up included. Target: under 30 s
 on 2 cores.
 """

@@ -54,7 +54,7 @@ class BootstrapLRT:
 
 
 def bootstrap_lrt(X, model, n_components, n_boot=999, random_state=0, n_jobs=None,
-                  reg_covar=1e-6, tol=1e-8, replicate_tol=1e-6, max_iter=1000,
+                  reg_covar=1e-6, tol=selection.TOL, replicate_tol=1e-6, max_iter=1000,
                   n_init=selection.DEFAULT_N_INIT):
     """Bootstrap LRT of K = ``n_components`` against K + 1 components of ``model``.
 

@@ -31,11 +31,12 @@ CRITERIA = ("bic", "icl", "icl_entropy", "aic")
 # in the same partition from most seeds: on Old Faithful VVV, K = 4, at BIC 2353.24 from every
 # seed, where these reach 2336.7; experiments/model_selection/start_coverage.md).
 DEFAULT_STARTS = ("hc", "k-means++", "random_from_data")
-DEFAULT_N_INIT = 5
-# Every start runs EM to this change of the mean log-likelihood, the best N_REFINE on to the
-# tolerance asked for (best_fit).
+DEFAULT_N_INIT = 10
+# Every start runs EM to this change of the mean log-likelihood, the best N_REFINE distinct
+# ones on to the tolerance asked for (best_fit, default TOL).
 SHORT_TOL = 1e-4
-N_REFINE = 3
+N_REFINE = 5
+TOL = 1e-8
 COLUMNS = ["model", "covariance_type", "n_components", "loglik", "n_parameters", "bic", "icl",
            "icl_entropy", "aic", "status", "reason", "degenerate_starts", "start", "converged",
            "n_iter", "seconds"]
@@ -157,7 +158,7 @@ def _ranges(values):
         else ",".join(map(str, values))
 
 
-def fit_starts(X, model, n_components, runs, *, reg_covar=1e-6, tol=1e-6, max_iter=1000,
+def fit_starts(X, model, n_components, runs, *, reg_covar=1e-6, tol=TOL, max_iter=1000,
                resolution=None):
     """EM from each start of ``runs`` (pairs (init_params, seed)); a list of candidates.
 
@@ -174,7 +175,7 @@ def fit_starts(X, model, n_components, runs, *, reg_covar=1e-6, tol=1e-6, max_it
     return candidates
 
 
-def refine(X, candidate, *, reg_covar=1e-6, tol=1e-6, max_iter=1000, resolution=None):
+def refine(X, candidate, *, reg_covar=1e-6, tol=TOL, max_iter=1000, resolution=None):
     """Continue EM from a candidate's fit until the mean log-likelihood changes by less than
     ``tol``; the refined candidate."""
     estimator = candidate["estimator"].set_params(tol=tol, max_iter=max_iter, warm_start=True)
@@ -209,13 +210,15 @@ def start_runs(starts, n_init, seed):
 
 
 def best_fit(X, model, n_components, *, starts=DEFAULT_STARTS, n_init=DEFAULT_N_INIT, seed=0,
-             reg_covar=1e-6, tol=1e-6, max_iter=1000, short_tol=SHORT_TOL,
+             reg_covar=1e-6, tol=TOL, max_iter=1000, short_tol=SHORT_TOL,
              n_refine=N_REFINE, resolution=None):
     """Fit one (model, K) cell from every start and keep the best non-degenerate fit.
 
     Every start runs EM until the mean log-likelihood changes by less than ``short_tol``, then
-    the best ``n_refine`` of them continue to ``tol`` (the "short runs, then long run" strategy
-    of Biernacki, Celeux & Govaert 2003; further ones while every refined fit is degenerate);
+    the best ``n_refine`` distinct ones (short log-likelihoods more than short_tol x N apart;
+    those not degenerate after the short run first) continue to ``tol`` (the "short runs,
+    then long run" strategy of Biernacki, Celeux & Govaert 2003; further ones while every
+    refined fit is degenerate);
     ``short_tol=None`` runs every start to ``tol``. Degenerate fits
     (:func:`gmmlab.metrics.degeneracy`) are spurious maximisers of an unbounded likelihood; as
     McLachlan & Peel (2000, sec. 3.10) advise, the cell keeps the highest log-likelihood among
@@ -229,13 +232,20 @@ def best_fit(X, model, n_components, *, starts=DEFAULT_STARTS, n_init=DEFAULT_N_
     options = dict(reg_covar=reg_covar, max_iter=max_iter, resolution=resolution)
     candidates = fit_starts(X, model, n_components, start_runs(starts, n_init, seed),
                             tol=tol if short_tol is None else short_tol, **options)
+    # sound short runs first, best first: a start degenerate after its short run rarely
+    # recovers, and refining it would crowd out sound ones
     fitted = sorted((c for c in candidates if c["estimator"] is not None),
-                    key=lambda c: -c["loglik"])
+                    key=lambda c: (c["degenerate"], -c["loglik"]))
     if short_tol is not None:
-        refined = []
+        refined, seen = [], []
         for candidate in fitted:
             if len(refined) >= n_refine and any(not c["degenerate"] for c in refined):
                 break
+            # starts whose short runs end within short_tol x N of one already refined are
+            # taken for the same optimum
+            if any(abs(candidate["loglik"] - other) < short_tol * len(X) for other in seen):
+                continue
+            seen.append(candidate["loglik"])
             refined.append(refine(X, candidate, tol=tol, **options))
         candidates = refined + [c for c in candidates if c["estimator"] is None]
         fitted = [c for c in refined if c["estimator"] is not None]
@@ -268,7 +278,7 @@ def fit_cell(X, model, n_components, **options):
 
 
 def select(X, n_components=range(1, 10), models="all", criterion="bic", n_init=DEFAULT_N_INIT,
-           random_state=0, n_jobs=None, starts=DEFAULT_STARTS, reg_covar=1e-6, tol=1e-6,
+           random_state=0, n_jobs=None, starts=DEFAULT_STARTS, reg_covar=1e-6, tol=TOL,
            max_iter=1000):
     """Fit every model x K and rank them: mclust's ``mclustBIC`` with degenerate cells named.
 

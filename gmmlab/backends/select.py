@@ -10,7 +10,7 @@ from gmmlab.backends import FitResult
 
 
 def fit_em_select(X, n_components, covariance_type, seed, reg_covar, *,
-                  n_init=selection.DEFAULT_N_INIT, tol=1e-6, max_iter=1000):
+                  n_init=selection.DEFAULT_N_INIT, tol=selection.TOL, max_iter=1000):
     """The best non-degenerate of select's starts; every start collapsed: status 'failed'
     with the collapse as a singular-covariance error."""
     row, model = selection.best_fit(X, covariance_type, n_components, n_init=n_init,
