@@ -185,7 +185,10 @@ def plot_bootstrap_lrt(results, title=""):
     figure, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.2),
                                 squeeze=False)
     for ax, result in zip(axes[0], results, strict=True):
-        ax.hist(result.replicates, bins=40, color="0.6", edgecolor="white")
+        # bins over the replicates and the observed statistic, so both show on one axis
+        edges = np.linspace(min(result.replicates.min(), 0.0),
+                            max(result.replicates.max(), result.observed), 50)
+        ax.hist(result.replicates, bins=edges, color="0.6", edgecolor="white")
         ax.axvline(result.observed, color="tab:red", label=f"observed {result.observed:.2f}")
         ax.set_title(f"{result.model}: {result.n_components} vs {result.n_components + 1}, "
                      f"p = {result.p_value:.3f} (B = {len(result.replicates)})", fontsize=9)
