@@ -13,7 +13,7 @@ EXTRAS := dev$(shell Rscript -e 'quit(status = !requireNamespace("mclust", quiet
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),+,$(EXTRAS))
 
-.PHONY: run test test-slow test-cluster lint bench bench-bayes bench-mclust clean
+.PHONY: run test test-slow test-cluster lint bench bench-bayes bench-mclust bench-select clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@[ -n "$(PYTHON)" ] || { echo "gmmlab needs Python 3.12 or 3.13: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -55,6 +55,9 @@ bench-bayes: $(STAMP)
 
 bench-mclust: $(STAMP)
 	$(BIN)/python -m gmmlab.bench_mclust --output experiments/speed/mclust.md
+
+bench-select: $(STAMP)
+	$(BIN)/python -m gmmlab.bench_select --output experiments/speed/select.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

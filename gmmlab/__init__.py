@@ -15,6 +15,7 @@ if "blas__ldflags" not in os.environ.get("PYTENSOR_FLAGS", ""):
 os.environ.setdefault("NUMBA_OPT", "0")
 
 from gmmlab.em import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError  # noqa: E402
+from gmmlab.selection import select  # noqa: E402
 
-__all__ = ["ConvergenceWarning", "EMGaussianMixture", "SingularCovarianceError"]
+__all__ = ["ConvergenceWarning", "EMGaussianMixture", "SingularCovarianceError", "select"]
 __version__ = "0.1.0"

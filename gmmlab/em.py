@@ -24,9 +24,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from gmmlab import gaussian
+from gmmlab import gaussian, hc
 
-INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 COVARIANCE_TYPES = gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS
 # Restarts are distinct starts: a start whose partition an earlier restart had is drawn again,
 # up to this many draws per restart asked for.
@@ -360,6 +360,8 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     def _initial_responsibilities(self, X, rng):
         """Hard or random responsibilities (N, K) from the ``init_params`` method."""
         N, K = len(X), self.n_components
+        if self.init_params == "hc":  # deterministic: mclust's hierarchical start (gmmlab.hc)
+            return hc.responsibilities(X, K)
         if self.init_params == "random":
             resp = rng.uniform(size=(N, K))
             return resp / resp.sum(axis=1, keepdims=True)

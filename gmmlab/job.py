@@ -36,7 +36,7 @@ def run_job(spec, output_dir, overrides=(), problem=None, key=None):
     output_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC)
     record = {
-        "status": "failed", "message": "",
+        "status": "failed", "message": "", "degenerate": False, "degeneracy_reason": None,
         # a user function (backend=custom, dataset=custom) is named by its target
         "backend": spec["backend"].get("target") or spec["backend"]["name"],
         "dataset": spec["dataset"].get("target") or spec["dataset"]["name"],
@@ -55,7 +55,8 @@ def run_job(spec, output_dir, overrides=(), problem=None, key=None):
         result = backends.fit(spec["backend"]["name"], dataset.X, spec["n_components"],
                               spec["covariance_type"], spec["seed"], spec["reg_covar"],
                               **options)
-        record |= _describe(result, dataset, spec.get("alignment_cost", "means"))
+        record |= _describe(result, dataset, spec.get("alignment_cost", "means"),
+                            spec["reg_covar"])
         if result.idata is not None and spec.get("save_idata", True):
             result.idata.to_netcdf(str(output_dir / IDATA_FILE))
             record["idata_file"] = IDATA_FILE
@@ -109,8 +110,8 @@ def load_spec_dataset(dataset_spec):
                         target=dataset_spec.get("target"), **options)
 
 
-def _describe(result, dataset, alignment_cost):
-    report = metrics.evaluate(result, dataset, alignment_cost)
+def _describe(result, dataset, alignment_cost, reg_covar):
+    report = metrics.evaluate(result, dataset, alignment_cost, reg_covar)
     return report | {
         "status": result.status, "message": result.message,
         "n_samples": dataset.n_samples, "n_features": dataset.n_features,
@@ -158,6 +159,7 @@ def summary_table(record):
         ("loglik / sample", f"{number(record.get('loglik_per_sample'))} (train), "
                             f"{number(record.get('test_loglik_per_sample'))} (test)"),
         ("BIC / AIC / ICL", " / ".join(number(record.get(k), 6) for k in ("bic", "aic", "icl"))),
+        ("degenerate", record.get("degeneracy_reason") if record.get("degenerate") else "no"),
         ("iterations", f"{record.get('n_iter')} (converged: {record.get('converged')}), "
                        f"{number(record.get('fit_seconds'), 3)} s"),
     ]

@@ -1,10 +1,10 @@
 """Metrics computed by one piece of code for every backend, from point estimates
 (weights (K,), means (K, D), full covariances (K, D, D)) and, for MCMC, posterior draws.
 
-* log-likelihood (total, per sample; held-out), BIC, AIC, ICL;
+* log-likelihood (total, per sample; held-out), BIC, AIC, ICL (MAP and entropy forms);
 * label-switching alignment against the truth (Hungarian algorithm) and parameter errors;
 * posterior relabelling of MCMC draws (pivot and Stephens' KL algorithm) and R-hat before/after;
-* clustering agreement (ARI, NMI) and singularity indicators.
+* clustering agreement (ARI, NMI), singularity indicators and the degeneracy rule.
 """
 
 from types import SimpleNamespace
@@ -49,25 +49,38 @@ def responsibilities(X, weights, means, covariances):
 
 
 def information_criteria(X, weights, means, covariances, covariance_type):
-    """loglik (total), n_params, BIC = -2 l + p log N, AIC = -2 l + 2 p, ICL = BIC + 2 EN, and
-    the MAP labels argmax_k r_nk.
+    """loglik (total), n_params, BIC, AIC, the two ICLs, and the MAP labels argmax_k r_nk.
 
-    EN = -sum_nk r_nk log r_nk is the entropy of the responsibilities (Biernacki, Celeux &
-    Govaert 2000): ICL penalises overlapping components that BIC tolerates. All are "lower is
-    better"; p counts the free parameters of ``covariance_type``.
+    With l = sum_n log p(x_n), p the free parameters of ``covariance_type`` and
+    c_n = argmax_k r_nk (the MAP classification), all "lower is better" (scikit-learn's sign):
+
+    * BIC = -2 l + p log N;  AIC = -2 l + 2 p;
+    * ICL = -2 sum_n log(pi_c_n N(x_n | mu_c_n, Sigma_c_n)) + p log N
+          = BIC - 2 sum_n log r_n,c_n: BIC with the complete-data log-likelihood of the MAP
+      classification (Biernacki, Celeux & Govaert 2000; mclust's ``icl()``, there with the
+      opposite sign);
+    * ICL_entropy = BIC + 2 EN with EN = -sum_nk r_nk log r_nk, the entropy of the
+      responsibilities (the soft-assignment form of the same paper).
+
+    Both penalise overlapping components that BIC tolerates: BIC <= ICL <= ICL_entropy, as
+    -log max_k r_nk <= -sum_k r_nk log r_nk for every sample.
     """
     N, D = np.shape(X)
     K = len(weights)
     densities = component_log_densities(X, weights, means, covariances)
     log_prob = logsumexp(densities, axis=1)
     loglik = float(log_prob.sum())
-    resp = np.exp(densities - log_prob[:, np.newaxis])
+    log_resp = densities - log_prob[:, np.newaxis]
+    resp = np.exp(log_resp)
     with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = float(-np.nansum(np.where(resp > 0, resp * np.log(resp), 0.0)))
+        entropy = float(-np.nansum(np.where(resp > 0, resp * log_resp, 0.0)))
+    labels = log_resp.argmax(axis=1)
+    map_log_resp = float(log_resp[np.arange(N), labels].sum())
     n_params = gaussian.n_parameters(K, D, covariance_type)
     bic = -2 * loglik + n_params * np.log(N)
     return dict(loglik=loglik, n_params=n_params, bic=bic, aic=-2 * loglik + 2 * n_params,
-                icl=bic + 2 * entropy, entropy=entropy, labels=resp.argmax(axis=1))
+                icl=bic - 2 * map_log_resp, icl_entropy=bic + 2 * entropy, entropy=entropy,
+                labels=labels)
 
 
 def posterior_predictive_log_density(X, draws_weights, draws_means, draws_covariances):
@@ -225,27 +238,110 @@ def singularity_indicators(X, weights, means, covariances, loglik=None):
     )
 
 
+def data_resolution(X):
+    """The resolution of every feature: the smallest positive gap between two distinct values
+    of that feature, (D,); 0 for a constant feature.
+
+    Data recorded to a precision (Old Faithful's waiting times in whole minutes: 1) have that
+    precision as resolution; continuous data have a small one.
+    """
+    X = np.asarray(X, dtype=float)
+    resolution = np.zeros(X.shape[1])
+    for d, column in enumerate(X.T):
+        gaps = np.diff(np.unique(column))
+        if len(gaps):
+            resolution[d] = gaps.min()
+    return resolution
+
+
+def degeneracy(X, weights, covariances, reg_covar=0.0, resolution=None):
+    """Why a fit is degenerate, or None: the rule every backend's fit is judged by.
+
+    X : (N, D); weights (K,); full covariances (K, D, D). A fit is degenerate when a component
+
+    1. has fewer than D + 1 points: pi_k N < D + 1 (no non-singular D-dimensional sample
+       covariance comes from fewer points);
+    2. hit the ``reg_covar`` floor: its smallest eigenvalue is at most 2 reg_covar, so at least
+       half of that variance is the regulariser's (EM and scikit-learn add reg_covar to the
+       diagonal);
+    3. is narrower than the data can resolve: in some direction v its variance v' Sigma_k v is
+       below v' R v, R = diag(r_d^2 / 12), the variance of rounding each feature to its
+       resolution r_d (:func:`data_resolution`; uniform rounding error on [-r/2, r/2] has
+       variance r^2 / 12), that is Sigma_k - R is not positive semi-definite. Such a component
+       sits on tied values (Old Faithful's 14 waiting times of exactly 83 minutes): the
+       likelihood grows without bound as it shrinks, and its width is the regulariser's,
+       not the data's.
+
+    ``resolution`` (D,) defaults to ``data_resolution(X)``; pass it to judge many fits of the
+    same data. Returns the first reason found, naming the component, or None.
+    """
+    N, D = np.shape(X)
+    weights = np.asarray(weights, dtype=float)
+    covariances = np.asarray(covariances, dtype=float)
+    resolution = data_resolution(X) if resolution is None else np.asarray(resolution)
+    counts = weights * N
+    if counts.min() < D + 1:
+        k = int(counts.argmin())
+        return (f"component {k} has weight x N = {counts[k]:.3g} points, fewer than "
+                f"D + 1 = {D + 1}")
+    rounding = np.diag(resolution**2 / 12)
+    for k, covariance in enumerate(covariances):
+        if not np.all(np.isfinite(covariance)):
+            return f"component {k} has a non-finite covariance"
+        smallest = np.linalg.eigvalsh(covariance)[0]
+        if reg_covar > 0 and smallest <= 2 * reg_covar:
+            return (f"component {k} is at the reg_covar floor: smallest eigenvalue "
+                    f"{smallest:.3g} <= 2 x reg_covar = {2 * reg_covar:.3g}")
+        margins, directions = np.linalg.eigh(covariance - rounding)
+        if margins[0] < 0:
+            v = directions[:, 0]
+            return (f"component {k} has variance {v @ covariance @ v:.3g} in direction "
+                    f"{np.array2string(v, precision=2)}, below the data's rounding variance "
+                    f"{v @ rounding @ v:.3g} there (resolution r^2 / 12 per feature)")
+    return None
+
+
 # ------------------------------------------------------------------ everything for one fit
 
 
-def evaluate(result, dataset, alignment_cost_name="means"):
+def fit_degeneracy(result, X, reg_covar=0.0, resolution=None):
+    """The degeneracy reason of a backend's FitResult on X, or None.
+
+    A collapse the backend reported (status 'singular', or a failure by a singular covariance)
+    is degenerate by its own message; any other fit with parameters is judged by
+    :func:`degeneracy`; a fit that failed for another reason is not degenerate.
+    """
+    if result.status == "singular":
+        return f"the backend reported a collapse: {result.message}"
+    if result.weights is None:
+        error = result.singular.get("backend_error")
+        return None if error is None else f"the backend failed on a singular covariance: {error}"
+    return degeneracy(X, result.weights, result.covariances, reg_covar, resolution)
+
+
+
+def evaluate(result, dataset, alignment_cost_name="means", reg_covar=0.0):
     """Every metric of a FitResult on its Dataset, as a flat-ish dict of plain numbers.
 
     Train and held-out log-likelihood, criteria, aligned parameter errors (when the truth is
-    known), ARI/NMI (when labels are known), singularity indicators; for posterior draws also
-    the posterior-predictive log density and PSIS-LOO with its Pareto k.
+    known), ARI/NMI (when labels are known), singularity indicators, ``degenerate`` and
+    ``degeneracy_reason`` (:func:`fit_degeneracy`, with the ``reg_covar`` the fit used); for
+    posterior draws also the posterior-predictive log density and PSIS-LOO with its Pareto k.
     """
     X = dataset.X
     report = {"loglik": None, "loglik_per_sample": None, "test_loglik_per_sample": None,
-              "bic": None, "aic": None, "icl": None, "n_params": None, "param_error": None,
-              "permutation": None, "ari": None, "nmi": None}
+              "bic": None, "aic": None, "icl": None, "icl_entropy": None, "n_params": None,
+              "param_error": None, "permutation": None, "ari": None, "nmi": None}
     singular = dict(result.singular)
     singular.pop("traceback", None)
+    reason = fit_degeneracy(result, X, reg_covar)
+    report |= {"degenerate": reason is not None, "degeneracy_reason": reason}
     if result.weights is None:
         return report | {"singular": singular}
     criteria = information_criteria(X, result.weights, result.means, result.covariances,
                                     result.covariance_type)
-    report |= {key: criteria[key] for key in ("loglik", "bic", "aic", "icl", "n_params")}
+    report |= {key: criteria[key] for key in ("loglik", "bic", "aic", "icl", "icl_entropy",
+                                               "n_params")}
     report["loglik_per_sample"] = criteria["loglik"] / len(X)
     if dataset.X_test is not None:
         report["test_loglik_per_sample"] = float(log_likelihood_per_sample(

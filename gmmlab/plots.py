@@ -176,3 +176,26 @@ def plot_singularity(table):
                  fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def plot_bootstrap_lrt(results, title=""):
+    """One panel per bootstrap LRT (:class:`gmmlab.bootstrap.BootstrapLRT`): the histogram of
+    the replicate statistics, the observed statistic as a line, and the p-value. Returns the
+    Figure."""
+    figure, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.2),
+                                squeeze=False)
+    for ax, result in zip(axes[0], results, strict=True):
+        # bins over the replicates and the observed statistic, so both show on one axis
+        edges = np.linspace(min(result.replicates.min(), 0.0),
+                            max(result.replicates.max(), result.observed), 50)
+        ax.hist(result.replicates, bins=edges, color="0.6", edgecolor="white")
+        ax.axvline(result.observed, color="tab:red", label=f"observed {result.observed:.2f}")
+        ax.set_title(f"{result.model}: {result.n_components} vs {result.n_components + 1}, "
+                     f"p = {result.p_value:.3f} (B = {len(result.replicates)})", fontsize=9)
+        ax.set_xlabel(r"bootstrap LRTS = $2\,(\ell_{K+1} - \ell_K)$")
+        ax.legend(frameon=False, fontsize=8)
+    axes[0, 0].set_ylabel("replicates")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -31,7 +31,10 @@ def test_criteria_equal_sklearn(faithful, covariance_type, n_components):
     np.testing.assert_allclose(per_sample, model.score_samples(faithful), rtol=1e-10)
     resp = model.predict_proba(faithful)
     entropy = -np.sum(resp[resp > 0] * np.log(resp[resp > 0]))
-    assert criteria["icl"] == pytest.approx(model.bic(faithful) + 2 * entropy, rel=1e-9)
+    assert criteria["icl_entropy"] == pytest.approx(model.bic(faithful) + 2 * entropy, rel=1e-9)
+    # MAP form: BIC with the complete-data log-likelihood of the MAP classification
+    assert criteria["icl"] == pytest.approx(
+        model.bic(faithful) - 2 * np.log(resp.max(axis=1)).sum(), rel=1e-9)
 
 
 def test_icl_exceeds_bic_by_twice_the_entropy_of_overlapping_components():

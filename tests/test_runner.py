@@ -37,6 +37,7 @@ def test_single_run_per_backend_writes_a_complete_result(tmp_path, backend, extr
     record = json.loads((tmp_path / "run" / "result.json").read_text())
     for key in ("status", "backend", "dataset", "n_components", "covariance_type", "seed",
                 "loglik", "loglik_per_sample", "test_loglik_per_sample", "bic", "aic", "icl",
+                "icl_entropy", "degenerate", "degeneracy_reason",
                 "n_params", "n_iter", "converged", "fit_seconds", "param_error", "permutation",
                 "ari", "singular", "diagnostics", "params", "provenance"):
         assert key in record, key

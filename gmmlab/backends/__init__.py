@@ -17,6 +17,7 @@ from gmmlab.em import SingularCovarianceError
 
 # The built-in backends: name -> "module:function", imported on use (PyMC is slow to import).
 BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
+            "em_select": "gmmlab.backends.select:fit_em_select",
             "sklearn": "gmmlab.backends.scikit:fit_sklearn",
             "sklearn_vb": "gmmlab.backends.scikit:fit_sklearn_vb",
             "pymc": "gmmlab.backends.bayes:fit_pymc",
@@ -25,6 +26,7 @@ BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
 # mclust also mclust's fourteen models (gmmlab.gaussian.MCLUST_MODELS).
 COVARIANCE_TYPES = {name: gaussian.COVARIANCE_TYPES for name in BUILT_IN} | {
     name: gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS for name in ("em", "mclust")}
+COVARIANCE_TYPES["em_select"] = COVARIANCE_TYPES["em"]  # gmmlab.select's cells: EM's models
 # Installed packages add backends under this entry-point group (see gmmlab.plugins).
 ENTRY_POINT_GROUP = "gmmlab.backends"
 # ``backend=custom backend.target=module:function`` runs any importable function.

@@ -1,0 +1,276 @@
+"""Model selection: the degeneracy rule, ICL with MAP labels, the hc start and gmmlab.select,
+against constructed cases and R's mclust (icl(), hclass(hc()), qclass, mclustBIC)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import gmmlab
+from gmmlab import hc, metrics, selection
+from gmmlab.datasets import load_dataset
+
+try:
+    from gmmlab.backends.mclust import _r
+
+    ro, CONVERTER, _ = _r()
+except ImportError as error:
+    ro = None
+    NO_MCLUST = str(error)
+needs_mclust = pytest.mark.skipif(ro is None, reason="needs R with mclust and rpy2")
+
+
+def r_call(code, *args):
+    with ro.conversion.localconverter(CONVERTER):
+        return ro.r(code)(*args)
+
+
+@pytest.fixture(scope="module")
+def faithful():
+    return load_dataset("faithful").X
+
+
+@pytest.fixture(scope="module")
+def faithful_selection(faithful):
+    return gmmlab.select(faithful, range(1, 10), n_jobs=1)
+
+
+# ------------------------------------------------------------------ degeneracy
+
+
+def test_resolution_is_the_smallest_gap_between_distinct_values(faithful):
+    resolution = metrics.data_resolution(faithful)
+    assert resolution[1] == 1.0  # waiting times in whole minutes
+    assert resolution[0] == pytest.approx(0.001, abs=1e-12)  # eruptions to 3 decimals
+    assert metrics.data_resolution(np.array([[1.0], [1.0]]))[0] == 0.0
+
+
+def test_each_degeneracy_rule_and_a_sound_fit():
+    rng = np.random.RandomState(0)
+    X = np.round(rng.normal(size=(200, 2)), 1)  # resolution 0.1: rounding variance 1/1200
+    covariances = np.stack([np.eye(2), np.eye(2)])
+    assert metrics.degeneracy(X, [0.5, 0.5], covariances, 1e-6) is None
+    few = metrics.degeneracy(X, [0.99, 0.01], covariances, 1e-6)
+    assert "weight x N = 2 points, fewer than D + 1 = 3" in few
+    narrow = covariances.copy()
+    narrow[1] = np.diag([1.0, 0.5 / 1200])  # below the rounding variance along feature 1
+    assert "below the data's rounding variance 0.000833" in metrics.degeneracy(
+        X, [0.5, 0.5], narrow, 0.0)
+    assert metrics.degeneracy(X, [0.5, 0.5], narrow * [[1], [2.1]], 0.0) is None
+    floor = np.stack([np.eye(2), np.diag([1.0, 1.5e-3])])
+    assert metrics.degeneracy(X, [0.5, 0.5], floor, 0.0) is None
+    assert "reg_covar floor" in metrics.degeneracy(X, [0.5, 0.5], floor, 1e-3)
+
+
+def test_job_records_carry_the_degeneracy_fields(tmp_path):
+    from gmmlab.job import run_job
+
+    spec = {"dataset": {"name": "few_distinct"}, "backend": {"name": "em", "n_init": 1},
+            "n_components": 2, "covariance_type": "full", "seed": 0, "reg_covar": 1e-6}
+    record = run_job(spec, tmp_path / "few")
+    assert record["degenerate"] is True and "reg_covar floor" in record["degeneracy_reason"]
+    spec |= {"dataset": {"name": "faithful"}}
+    record = run_job(spec, tmp_path / "faithful")
+    assert record["degenerate"] is False and record["degeneracy_reason"] is None
+    failed = run_job(spec | {"dataset": {"name": "no_such_set"}}, tmp_path / "bad")
+    assert failed["status"] == "failed" and failed["degenerate"] is False
+
+
+# ------------------------------------------------------------------ ICL
+
+
+@needs_mclust
+def test_icl_equals_mclusts_icl_with_map_labels(faithful):
+    """mclust's icl() on an object holding the E-step of given parameters, against ours on the
+    same parameters (opposite sign)."""
+    code = """function(x) {
+      fit <- Mclust(x, G = 3, modelNames = "EEE", verbose = FALSE)
+      e <- estep(data = x, modelName = "EEE", parameters = fit$parameters)
+      object <- list(n = nrow(x), z = e$z, bic = bic("EEE", e$loglik, nrow(x), ncol(x), 3))
+      list(icl = mclust:::icl.Mclust(object), pro = fit$parameters$pro,
+           mean = t(fit$parameters$mean), sigma = fit$parameters$variance$sigma)
+    }"""
+    out = r_call(code, faithful)
+    icl_r, weights, means = out["icl"][0], np.asarray(out["pro"]), np.asarray(out["mean"])
+    covariances = np.moveaxis(np.asarray(out["sigma"]), 2, 0)
+    criteria = metrics.information_criteria(faithful, weights, means, covariances, "tied")
+    assert criteria["icl"] == pytest.approx(-icl_r, abs=1e-6)
+    assert criteria["bic"] < criteria["icl"] < criteria["icl_entropy"]
+
+
+# ------------------------------------------------------------------ hc start
+
+
+@needs_mclust
+@pytest.mark.parametrize("name, levels", [("faithful", range(1, 10)), ("iris", range(1, 10)),
+                                          ("stretched_blobs", range(1, 10)),
+                                          ("tutorial_2d", range(28, 41))])
+def test_hc_partitions_equal_mclusts(name, levels):
+    """hclass(hc(X)) (VVV on scaled-SVD variables, mclust's default) against ours, up to
+    relabelling. On tutorial_2d mclust's Fortran merges, going from 28 groups to 27, a pair
+    costing -0.192 by its own criterion while pairs costing -0.240 and -0.204 exist, so only
+    levels down to 28 can agree there."""
+    X = load_dataset(name).X
+    levels = list(levels)
+    theirs = np.asarray(r_call(
+        "function(x, G) hclass(hc(x, modelName = 'VVV', use = 'SVD'), G)", X,
+        np.array(levels, dtype=float)))
+    ours = hc.agglomerate(hc.scaled_svd(X), levels)
+    for column, G in enumerate(levels):
+        assert adjusted_rand_score(theirs[:, column], ours[G]) == 1.0, G
+
+
+@needs_mclust
+@pytest.mark.parametrize("name", ["galaxies", "galaxies_mass", "acidity", "enzyme",
+                                  "faithful_eruptions", "faithful_140"])
+def test_one_dimensional_hc_start_is_mclusts_quantile_classes(name):
+    x = load_dataset(name).X[:, 0]
+    for G in range(1, 7):
+        theirs = np.asarray(r_call("function(x, k) mclust:::qclass(x, k)", x, G))
+        np.testing.assert_array_equal(hc.partition(x[:, None], G), theirs - 1)
+
+
+def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithful):
+    model = gmmlab.EMGaussianMixture(3, covariance_type="tied", init_params="hc", tol=1e-8,
+                                     max_iter=1000).fit(faithful)
+    # mclust's published Old Faithful EEE,3 (hc start): log-likelihood -1126.316
+    assert model.score(faithful) * len(faithful) == pytest.approx(-1126.316, abs=1e-3)
+    with pytest.raises(ValueError, match="5 samples cannot make 6 groups"):
+        hc.partition(faithful[:5], 6)
+
+
+# ------------------------------------------------------------------ select
+
+
+def test_select_table_has_every_cell_and_chooses_no_degenerate_fit(faithful_selection):
+    table = faithful_selection.table
+    assert list(table.columns) == selection.COLUMNS
+    assert len(table) == len(selection.available_models(2)) * 9
+    assert set(table["status"]) <= {"ok", "degenerate", "failed"}
+    best = faithful_selection.best(3)
+    assert (best["status"] == "ok").all()
+    # mclust's choice on Old Faithful: EEE (tied), K = 3, BIC 2314.316 (its last E-step)
+    assert (best.loc[0, "model"], best.loc[0, "n_components"]) == ("EEE", 3)
+    assert best.loc[0, "bic"] == pytest.approx(2314.3, abs=0.05)
+    summary = faithful_selection.summary()
+    assert "Top 3 by BIC" in summary and "BIC per model and K" in summary
+
+
+def test_a_fit_on_tied_waiting_times_is_degenerate_and_set_aside(faithful):
+    """The issue's trap: diag (VVI) K = 5 with one component on the 14 eruptions whose waiting
+    time is exactly 83 minutes, its waiting variance at the reg_covar floor. Among 20 k-means
+    starts some end there; the cell keeps the best of the others."""
+    runs = selection.start_runs(("kmeans",), 20, 0)
+    candidates = selection.fit_starts(faithful, "VVI", 5, runs)
+    trapped = [c for c in candidates if c["degenerate"]]
+    assert trapped and all("reg_covar floor" in c["reason"] for c in trapped)
+    spike = trapped[0]["estimator"]
+    k = int(np.argmin(spike.covariances_[:, 1]))
+    assert spike.means_[k, 1] == pytest.approx(83.0)
+    assert spike.weights_[k] * len(faithful) == pytest.approx(14, abs=0.1)
+    sound = max(c["loglik"] for c in candidates if not c["degenerate"])
+    assert max(c["loglik"] for c in trapped) > sound  # the trap has the higher likelihood
+    cell = selection.fit_cell(faithful, "VVI", 5, starts=("kmeans",), n_init=20, seed=0,
+                              short_tol=None)
+    assert cell["status"] == "ok" and cell["loglik"] == pytest.approx(sound)
+    assert cell["degenerate_starts"] == len(trapped)
+
+
+
+
+@needs_mclust
+def test_select_bic_against_mclustbic():
+    """mclustBIC (its hc start, tight tolerance) on iris, where our hc partitions equal
+    mclust's at every level (test above): every cell ok in both has our BIC equal to mclust's
+    or lower (a higher likelihood from the other starts), up to 0.01; K = 1 (closed form)
+    equal."""
+    X = load_dataset("iris").X
+    names = selection.available_models(4)
+    result = gmmlab.select(X, range(1, 6), n_jobs=1)
+    theirs = -np.asarray(r_call(
+        "function(x, m) { b <- mclustBIC(x, G = 1:5, modelNames = m, "
+        "control = emControl(tol = c(1e-10, 1e-10))); unclass(b)[, m, drop = FALSE] }",
+        X, np.array(names)))
+    table = result.table.set_index(["model", "n_components"])
+    compared = 0
+    for column, model in enumerate(names):
+        for k in range(1, 6):
+            cell = table.loc[(model, k)]
+            if cell["status"] != "ok" or not np.isfinite(theirs[k - 1, column]):
+                continue
+            compared += 1
+            assert cell["bic"] <= theirs[k - 1, column] + 0.01, (model, k)
+            if k == 1:
+                assert cell["bic"] == pytest.approx(theirs[0, column], abs=1e-6)
+    assert compared >= 16
+
+
+def test_select_rejects_bad_arguments(faithful):
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        gmmlab.select(faithful, [1], criterion="bicc")
+    with pytest.raises(ValueError, match="not fitted by the EM estimator"):
+        gmmlab.select(faithful, [1], models=["XYZ"])
+    with pytest.raises(ValueError, match="n_components must be between 1"):
+        gmmlab.select(faithful, [0, 1])
+
+
+def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
+    assert selection.main(["faithful_eruptions", "-k", "1-3", "--n-init", "2",
+                           "-o", str(tmp_path / "table.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "Top 3 by BIC" in out and (tmp_path / "table.csv").exists()
+    done = subprocess.run([sys.executable, "-c", "import sys; from gmmlab.selection import main; "
+                           "sys.exit(main())", "no_such_data"], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "neither a data set" in done.stderr
+
+
+def test_em_select_backend_gives_selects_cell_in_a_job_record(tmp_path, faithful):
+    from gmmlab.job import run_job
+
+    cell = selection.fit_cell(faithful, "EEE", 3, seed=0)
+    spec = {"dataset": {"name": "faithful"}, "backend": {"name": "em_select"},
+            "n_components": 3, "covariance_type": "tied", "seed": 0, "reg_covar": 1e-6}
+    record = run_job(spec, tmp_path)
+    assert record["status"] == "ok" and record["degenerate"] is False
+    assert record["loglik"] == pytest.approx(cell["loglik"], abs=1e-9)
+    assert record["bic"] == pytest.approx(cell["bic"], abs=1e-9)
+    assert record["diagnostics"]["starts"] == 21
+
+
+def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest(monkeypatch):
+    """Above MAX_SAMPLES the agglomeration runs on a fixed random subset; the other samples
+    join the nearest group: three far-apart blobs are recovered whole."""
+    rng = np.random.RandomState(0)
+    truth = np.repeat([0, 1, 2], 200)
+    X = rng.normal(size=(600, 2)) + np.array([[0, 0], [12, 0], [0, 12]])[truth]
+    monkeypatch.setattr(hc, "MAX_SAMPLES", 150)
+    monkeypatch.setattr(hc, "_last", {})
+    labels = hc.partition(X, 3)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    np.testing.assert_array_equal(hc.partition(X, 3), labels)
+
+
+def test_start_coverage_counts_cells_within_the_tolerance_of_the_best_known(tmp_path, capsys):
+    from gmmlab import start_coverage
+
+    default = start_coverage.label(selection.DEFAULT_STARTS, selection.DEFAULT_N_INIT)
+    table = pd.DataFrame({"data": ["a", "a", "a", "b"], "model": ["E", "E", "V", "V"],
+                          "n_components": [1, 2, 1, 1],
+                          "best_known": [-10.0, -9.0, -8.0, np.nan],
+                          default: [-10.0, -9.0011, -7.9995, -5.0],
+                          "hc + kmeans x 5": [-10.0, -9.0009, np.nan, -5.0]})
+    known, reached = start_coverage.coverage(table)
+    assert len(known) == 3  # the cell without a sound fit known is left out
+    assert reached[default].tolist() == [True, False, True]
+    assert reached["hc + kmeans x 5"].tolist() == [True, True, False]
+    table.to_csv(tmp_path / "table.csv", index=False)
+    assert start_coverage.main(["--from-table", str(tmp_path / "table.csv"),
+                                "-o", str(tmp_path / "coverage.md")]) == 0
+    text = (tmp_path / "coverage.md").read_text()
+    assert f"| {default} (select's default) | 2 / 3 | 66.7% |" in text
+    misses = text.split("Cells the default misses")[1]
+    assert misses.count("\n| a ") == 1 and "-9.001" in misses
