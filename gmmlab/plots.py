@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")  # reports are written to files; no screen is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_dataset(dataset, ax=None, bins=30):
@@ -48,12 +49,14 @@ def _colour(label):
 
 
 def plot_fitted_densities(dataset, fits):
-    """Each fit over the data: fits is a list of (label, weights, means, covariances).
+    """Each fit over the data: fits is a list of (label, weights, means, covariances), drawn in
+    that order; the truth (``dataset.truth``) in black where known.
 
-    1-D: one histogram with every fit's mixture density (solid) and components (dotted).
-    2-D: one panel per fit: scatter, component ellipses at 1 and 2 sigma, density contours.
-    Returns the Figure.
+    1-D: one histogram with every fit's mixture density (solid) and components (dotted), the
+    true density dashed. 2-D: one panel per fit: scatter, component ellipses at 1 and 2 sigma,
+    density contours, the true components' 1-sigma ellipses dashed. Returns the Figure.
     """
+    truth = dataset.truth
     from gmmlab.metrics import log_likelihood_per_sample
 
     X = dataset.X
@@ -69,6 +72,10 @@ def plot_fitted_densities(dataset, fits):
                 density = w * np.exp(-0.5 * (grid[:, 0] - m[0]) ** 2 / c[0, 0]) / np.sqrt(
                     2 * np.pi * c[0, 0])
                 ax.plot(grid, density, color=colour, linestyle=":", linewidth=1)
+        if truth is not None:
+            ax.plot(grid, np.exp(log_likelihood_per_sample(
+                grid, truth.weights, truth.means, truth.covariances)), color="black",
+                linestyle="--", label="truth")
         ax.set_xlabel(dataset.feature_names[0])
         ax.set_ylabel("density")
         ax.legend(frameon=False)
@@ -91,36 +98,43 @@ def plot_fitted_densities(dataset, fits):
         for m, c in zip(means, covariances, strict=True):
             for radius in (1, 2):
                 _ellipse(ax, m, c, radius, _colour(label))
+        if truth is not None:
+            for m, c in zip(truth.means, truth.covariances, strict=True):
+                _ellipse(ax, m, c, 1, "black", linestyle=":")
         ax.set_title(label)
         ax.set_xlabel(dataset.feature_names[0])
     axes[0, 0].set_ylabel(dataset.feature_names[1])
-    fig.suptitle(f"{dataset.name}: components at 1 and 2 sigma, density contours")
+    fig.suptitle(f"{dataset.name}: components at 1 and 2 sigma, density contours"
+                 + ("; true components at 1 sigma, black dotted" if truth is not None else ""))
     fig.tight_layout()
     return fig
 
 
-def _ellipse(ax, mean, covariance, radius, colour):
-    """The contour (x - mu)^T Sigma^{-1} (x - mu) = radius^2."""
+def _ellipse(ax, mean, covariance, radius, colour, linestyle=None):
+    """The contour (x - mu)^T Sigma^{-1} (x - mu) = radius^2 (solid at 1, dashed beyond)."""
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     angle = np.linspace(0, 2 * np.pi, 100)
     circle = np.array([np.cos(angle), np.sin(angle)]) * radius
     points = eigenvectors @ (np.sqrt(np.maximum(eigenvalues, 0))[:, None] * circle)
     ax.plot(mean[0] + points[0], mean[1] + points[1], color=colour,
-            linewidth=1.5 if radius == 1 else 0.8, linestyle="-" if radius == 1 else "--")
+            linewidth=1.5 if radius == 1 else 0.8,
+            linestyle=linestyle or ("-" if radius == 1 else "--"))
 
 
-def plot_criteria_vs_k(summary, criteria):
+def plot_criteria_vs_k(summary, criteria, order):
     """Criterion (lower is better) against K, one line per variant, the chosen K starred.
 
-    summary: DataFrame with columns variant, n_components and the criteria (means over seeds).
+    summary: DataFrame with columns variant, n_components and the criteria (means over seeds);
+    order: the variants in the order of the report's tables (legend order).
     """
-    variants = sorted(summary["variant"].unique())
+    variants = [v for v in order if v in set(summary["variant"])]
     # a backend's colour; its second and third variants dashed and dotted
     styles = {v: ("-", "--", ":")[[_colour(w) for w in variants[:i]].count(_colour(v)) % 3]
               for i, v in enumerate(variants)}
     fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 4), squeeze=False)
     for ax, criterion in zip(axes[0], criteria, strict=True):
-        for variant, rows in summary.groupby("variant"):
+        for variant in variants:
+            rows = summary[summary["variant"] == variant]
             rows = rows.dropna(subset=[criterion]).sort_values("n_components")
             if rows.empty:
                 continue
@@ -130,7 +144,8 @@ def plot_criteria_vs_k(summary, criteria):
             ax.plot(best["n_components"], best[criterion], marker="*", markersize=16,
                     color=_colour(variant))
         ax.set_xlabel("K")
-        ax.set_title(f"{criterion.split('.')[0].upper()} (lower is better; * = chosen)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{criterion.split('.')[-1].upper()} (lower is better; * = chosen)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     rows_of_legend = -(-len(labels) // 4)
@@ -139,10 +154,17 @@ def plot_criteria_vs_k(summary, criteria):
 
 
 def plot_loglik_histories(histories):
-    """EM's log-likelihood after every iteration: histories is a list of (label, values)."""
+    """EM's log-likelihood after every iteration: histories is a list of (label, values). A
+    history equal to an earlier one is drawn dashed over it and named in its legend entry."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    drawn = []
     for label, values in histories:
-        ax.plot(np.arange(len(values)), values, marker=".", label=label)
+        same = [earlier for earlier, seen in drawn if np.array_equal(seen, values)]
+        ax.plot(np.arange(len(values)), values, marker="." if not same else "x",
+                linestyle="--" if same else "-",
+                label=label + (f" (identical to {same[0]})" if same else ""))
+        drawn.append((label, values))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("train log-likelihood")
     ax.legend(frameon=False, fontsize="small")
@@ -150,11 +172,12 @@ def plot_loglik_histories(histories):
     return fig
 
 
-def plot_singularity(table):
+def plot_singularity(table, order):
     """Smallest covariance eigenvalue (relative to the data variance) per run and variant, one
-    row per variant: o final parameters, x failed fit, v smallest in any posterior draw."""
+    row per variant (in ``order``): o final parameters, x failed fit, v smallest in any
+    posterior draw."""
     floor = 1e-18  # the axis' left end: zero eigenvalues and failed fits are drawn there
-    variants = sorted(table["variant"].unique())
+    variants = [v for v in order if v in set(table["variant"])]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(variants)))
     any_draw = "diagnostics.min_eigenvalue_relative_any_draw"
     for i, variant in enumerate(variants):
@@ -175,4 +198,47 @@ def plot_singularity(table):
     ax.set_title("o final parameters, x fit failed (no parameters), v smallest in any draw",
                  fontsize="small")
     fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_time(table, accuracy, order):
+    """Accuracy (``accuracy`` column, higher is better) against fit seconds on a log axis, one
+    point per run, one panel per data setting, one colour per variant (legend in ``order``)."""
+    settings = list(dict.fromkeys(table["data_setting"]))
+    columns = min(len(settings), 4)
+    rows_of_panels = -(-len(settings) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(3.6 * columns,
+                                                               3.2 * rows_of_panels),
+                             squeeze=False)
+    markers = "osD^vP*X"
+    variants = [v for v in order if v in set(table["variant"])]
+    for ax, setting in zip(axes.flat, settings, strict=False):
+        rows = table[table["data_setting"] == setting]
+        for i, variant in enumerate(variants):
+            runs = rows[rows["variant"] == variant]
+            ax.scatter(runs["fit_seconds"], runs[accuracy], color=_colour(variant),
+                       marker=markers[i % len(markers)], label=variant, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_title(setting, fontsize="medium")
+        ax.set_xlabel("fit time (s, log scale)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(accuracy.replace("_per_sample", "/N").replace("_", " "))
+    for ax in list(axes.flat)[len(settings):]:
+        ax.set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    fig.tight_layout(rect=(0, 0.12 / rows_of_panels * -(-len(labels) // 5), 1, 1))
+    return fig
+
+
+def plot_trace(posterior):
+    """Trace (left: density per chain, right: value per draw) of weights and means.
+
+    posterior: an xarray Dataset or DataTree with dims chain, draw, component (and feature).
+    Titles sit above their panels without touching the tick labels."""
+    import arviz as az
+
+    plot = az.plot_trace_dist(posterior, var_names=["weights", "means"], compact=True)
+    fig = plot.viz["figure"].item()
+    fig.set_layout_engine("constrained")
     return fig
