@@ -248,6 +248,7 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     add_log_likelihood(idata, X)
     sampling_seconds = time.perf_counter() - started - compile_seconds
     summary = summarise_posterior(idata, X, relabel)
+    add_relabelled_posterior(idata, summary["draws"])
     diagnostics = summary.pop("diagnostics") | {
         "sampling_seconds": sampling_seconds, "compile_seconds": compile_seconds,
         "sampler_seconds": sampler_seconds,
@@ -367,6 +368,21 @@ def add_log_likelihood(idata, X):
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
         {"x": (("chain", "draw", OBSERVATION_DIM), pointwise.reshape(chains, n_draws, -1))},
         coords={"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}))
+
+
+def add_relabelled_posterior(idata, draws):
+    """The ``relabelled_posterior`` group (chain, draw, ...): the weights and means after
+    relabelling, stored with the draws so reports show the relabelled trace without redoing it.
+    draws: summarise_posterior's relabelled draws, shape (chain x draw, ...)."""
+    import xarray as xr
+
+    posterior = idata["posterior"]
+    chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    idata["relabelled_posterior"] = xr.DataTree(xr.Dataset(
+        {name: (posterior[name].dims, draws[name].reshape((chains, n_draws)
+                                                          + draws[name].shape[1:]))
+         for name in ("weights", "means")},
+        coords={dim: posterior[dim].to_numpy() for dim in ("chain", "draw")}))
 
 
 def sampler_statistics(idata):
