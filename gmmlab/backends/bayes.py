@@ -296,7 +296,7 @@ def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_
     began = time.perf_counter()
     idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
                           cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          progress_bar=False)
+                          progress_bar=show_progress())
     return idata, compile_seconds, time.perf_counter() - began
 
 
@@ -330,8 +330,8 @@ def _sample_pymc(X, structure, initvals, seed, *, chains, tune, draws, target_ac
         began = time.perf_counter()
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
                           target_accept=target_accept, random_seed=seed, nuts_sampler="pymc",
-                          initvals=initvals, progressbar=False, compute_convergence_checks=False,
-                          discard_tuned_samples=False,
+                          initvals=initvals, progressbar=show_progress(),
+                          compute_convergence_checks=False, discard_tuned_samples=False,
                           nuts={"max_treedepth": max_treedepth,
                                 "early_max_treedepth": min(8, max_treedepth)})
     seconds = time.perf_counter() - began
@@ -368,6 +368,16 @@ def add_log_likelihood(idata, X):
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
         {"x": (("chain", "draw", OBSERVATION_DIM), pointwise.reshape(chains, n_draws, -1))},
         coords={"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}))
+
+
+def show_progress():
+    """A sampler shows its progress bar only to a person watching: stderr is a terminal and
+    this is the main process (a joblib or submitit worker of a sweep would interleave bars;
+    the sweep prints one line per finished run instead)."""
+    import multiprocessing
+    import sys
+
+    return sys.stderr.isatty() and multiprocessing.parent_process() is None
 
 
 def add_relabelled_posterior(idata, draws):
