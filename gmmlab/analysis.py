@@ -197,23 +197,26 @@ def ranked_metrics(rows):
 
 def rankings(rows):
     """Per method (rows of one data setting, at its main K): the median over seeds of every
-    ranked metric and its rank (1 = best, ties share the better rank; methods without a value
-    get none). DataFrame indexed by method, columns (metric, 'median' | 'rank')."""
+    ranked metric, its spread (largest minus smallest seed) and its rank (1 = best, ties share
+    the better rank; methods without a value get none). DataFrame indexed by method, columns
+    (metric, 'median' | 'spread' | 'rank')."""
     ok = fitted(rows)
     order = [v for v in method_order(rows) if v in set(ok["variant"])]
     frame = {}
     for column in ranked_metrics(rows):
-        medians = ok.groupby("variant")[column].apply(
-            lambda v: pd.to_numeric(v, errors="coerce").median()).reindex(order)
+        values = pd.to_numeric(ok[column], errors="coerce").groupby(ok["variant"])
+        medians = values.median().reindex(order)
         ascending = METRIC[column].better == "lower"
         frame[(column, "median")] = medians
+        frame[(column, "spread")] = (values.max() - values.min()).reindex(order)
         frame[(column, "rank")] = medians.rank(method="min", ascending=ascending)
     return pd.DataFrame(frame, index=pd.Index(order, name="method"))
 
 
 def verdict(setting, ranking):
     """One sentence: the best method on each ranked criterion and by how much it leads the
-    next, and the cost of the most accurate method against the fastest."""
+    next (saying so when the lead is within either's spread over seeds: then the ranking is
+    not to be trusted), and the cost of the fastest method against the slowest."""
     parts = []
     for column in [c for c in RANKED if (c, "rank") in ranking and c != "fit_seconds"]:
         values = ranking[(column, "median")].dropna()
@@ -228,9 +231,12 @@ def verdict(setting, ranking):
         elif len(tied) > 1:
             parts.append(f"{metric.label}: {', '.join(tied)} tie at {format_number(value)}")
         else:
+            second = ordered.index[1]
             gap = abs(ordered.iloc[1] - value)
+            spread = ranking.loc[[best, second], (column, "spread")].max()
             parts.append(f"{metric.label}: {best} best at {format_number(value)}, "
-                         f"{format_number(gap)} ahead of {ordered.index[1]}")
+                         f"{format_number(gap)} ahead of {second}"
+                         + (" (within the spread over seeds)" if gap <= spread else ""))
     if ("fit_seconds", "median") in ranking:
         seconds = ranking[("fit_seconds", "median")].dropna().sort_values()
         if len(seconds) > 1:
