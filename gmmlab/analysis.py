@@ -259,7 +259,7 @@ def cross_setting_ranks(rankings_by_setting):
                     line.setdefault(column, []).append(ranking.loc[method, (column, "rank")])
     frame = pd.DataFrame([{key: (np.mean(value) if isinstance(value, list) else value)
                            for key, value in line.items()} for line in lines.values()])
-    return frame
+    return frame[["method", "data settings", *[c for c in RANKED if c in frame]]]
 
 
 def main_k(rows):

@@ -201,9 +201,10 @@ def plot_singularity(table, order):
     return fig
 
 
-def plot_accuracy_vs_time(table, accuracy, order):
-    """Accuracy (``accuracy`` column, higher is better) against fit seconds on a log axis, one
-    point per run, one panel per data setting, one colour per variant (legend in ``order``)."""
+def plot_accuracy_vs_time(table, accuracy, label, order):
+    """Accuracy (``accuracy`` column, named ``label``, higher is better) against fit seconds on
+    a log axis, one point per run, one panel per data setting, one colour per variant (legend
+    in ``order``)."""
     settings = list(dict.fromkeys(table["data_setting"]))
     columns = min(len(settings), 4)
     rows_of_panels = -(-len(settings) // columns)
@@ -222,7 +223,7 @@ def plot_accuracy_vs_time(table, accuracy, order):
         ax.set_title(setting, fontsize="medium")
         ax.set_xlabel("fit time (s, log scale)")
     for ax in axes[:, 0]:
-        ax.set_ylabel(accuracy.replace("_per_sample", "/N").replace("_", " "))
+        ax.set_ylabel(f"{label} (higher is better)")
     for ax in list(axes.flat)[len(settings):]:
         ax.set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()

@@ -26,6 +26,16 @@ from gmmlab.job import IDATA_FILE, load_spec_dataset
 from gmmlab.results import load_results
 
 MAX_HISTORIES = 12
+# Figure files (.png) by what they show: a rerun that changes one figure changes one file.
+FIGURE_NAMES = {
+    "accuracy against time": "summary-accuracy-vs-time",
+    "criteria against K": "{setting}-criteria-vs-K",
+    "fits": "{setting}-fits-K{k}",
+    "EM log-likelihood": "{setting}-em-loglik-K{k}",
+    "trace": "{setting}-{method}-trace-K{k}-seed{seed}",
+    "relabelled trace": "{setting}-{method}-trace-K{k}-seed{seed}-relabelled",
+    "smallest eigenvalues": "{setting}-min-eigenvalue",
+}
 ARROW = {"higher": "↑", "lower": "↓"}
 # Every column a report's tables can have, with its meaning (the glossary).
 GLOSSARY = {
@@ -196,8 +206,9 @@ def add_summary(report, table):
         "test_loglik_per_sample"].notna().any() else "loglik_per_sample"
     if "fit_seconds" in table and analysis.fitted(table)["fit_seconds"].notna().any():
         report.figure(plots.plot_accuracy_vs_time(analysis.fitted(table), accuracy,
+                                                  METRIC[accuracy].label,
                                                   analysis.method_order(table)),
-                      "summary-accuracy-vs-time",
+                      FIGURE_NAMES["accuracy against time"],
                       f"{METRIC[accuracy].label} (higher is better) against fit time (log "
                       "axis; lower is better), every run; each panel one data setting")
     optima = analysis.local_optima(table)
@@ -253,7 +264,7 @@ def add_setting_section(report, name, rows, base):
         if present:
             order = analysis.method_order(rows)
             report.figure(plots.plot_criteria_vs_k(summary, present, order),
-                          f"{name}-criteria-vs-K",
+                          FIGURE_NAMES["criteria against K"].format(setting=name),
                           f"{name}: information criteria against K (mean over seeds; lower is "
                           "better; * the K each picks)")
             report.paragraph("K chosen by each criterion:")
@@ -280,7 +291,8 @@ def add_fit_figures(report, name, rows, base, k):
     dataset = load_spec_dataset(record["provenance"]["config"]["dataset"])
     if dataset.n_features <= 2:
         fits = [(variant, *_params(row)) for variant, row in first.iterrows()]
-        report.figure(plots.plot_fitted_densities(dataset, fits), f"{name}-fits-K{k}",
+        report.figure(plots.plot_fitted_densities(dataset, fits),
+                      FIGURE_NAMES["fits"].format(setting=name, k=k),
                       f"{name}: fits at K = {k}, first seed of each method"
                       + ("; the truth in black" if dataset.truth is not None else ""))
     em = rows[(rows["backend"] == "em") & (rows["n_components"] == k)].sort_values(
@@ -288,7 +300,8 @@ def add_fit_figures(report, name, rows, base, k):
     histories = [(f"{row.variant}, seed {row.seed}", json.loads(row.loglik_history))
                  for row in em.itertuples() if isinstance(row.loglik_history, str)]
     if histories:
-        report.figure(plots.plot_loglik_histories(histories), f"{name}-em-loglik-K{k}",
+        report.figure(plots.plot_loglik_histories(histories),
+                      FIGURE_NAMES["EM log-likelihood"].format(setting=name, k=k),
                       f"{name}: EM train log-likelihood after every iteration (K = {k}; "
                       "identical runs named in the legend)")
 
@@ -368,8 +381,8 @@ def add_pymc_section(report, name, rows, base, k):
         if not path.exists():
             continue
         idata = az.from_netcdf(str(path))
-        stem = f"{name}-{variant}-trace-K{k}-seed{int(row['seed'])}"
-        report.figure(plots.plot_trace(idata["posterior"]), stem,
+        names = {"setting": name, "method": variant, "k": k, "seed": int(row["seed"])}
+        report.figure(plots.plot_trace(idata["posterior"]), FIGURE_NAMES["trace"].format(**names),
                       f"{name}: {variant} trace of weights and means as sampled (seed "
                       f"{int(row['seed'])})")
         permuted = row.get("diagnostics.draws_permuted", 0) > 0
@@ -379,7 +392,7 @@ def add_pymc_section(report, name, rows, base, k):
                              "it to see the relabelled trace.")
         elif permuted:
             report.figure(plots.plot_trace(idata["relabelled_posterior"]),
-                          f"{stem}-relabelled",
+                          FIGURE_NAMES["relabelled trace"].format(**names),
                           f"{name}: {variant} trace after relabelling "
                           f"({int(row['diagnostics.draws_permuted'])} of "
                           f"{int(row['diagnostics.n_draws_total'])} draws permuted)")
@@ -406,7 +419,7 @@ def add_outcome_section(report, name, rows):
     plain = rows["outcome"].isin(["converged", "posterior kept away by its prior"])
     if "singular.min_eigenvalue_relative" in rows and not plain.all():
         report.figure(plots.plot_singularity(rows, analysis.method_order(rows)),
-                      f"{name}-min-eigenvalue",
+                      FIGURE_NAMES["smallest eigenvalues"].format(setting=name),
                       f"{name}: smallest covariance eigenvalue of every run")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from report_markdown import first_table, markdown_tables
 
 from gmmlab import analysis
 
@@ -49,31 +50,6 @@ def sweep(tmp_path_factory):
     return {"folder": folder, "out": folder / "out", "progress": stdout,
             "markdown": (folder / "out" / "report.md").read_text(),
             "html": (folder / "out" / "report.html").read_text()}
-
-
-def markdown_tables(markdown):
-    """Every Markdown table after a heading: list of (heading, DataFrame of cell texts)."""
-    tables, heading, lines = [], None, markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("#"):
-            heading = lines[i].lstrip("# ")
-        if lines[i].startswith("| ") and i + 1 < len(lines) and lines[i + 1].startswith("| ---"):
-            header = [c.strip() for c in lines[i].strip("|").split(" | ")]
-            rows = []
-            i += 2
-            while i < len(lines) and lines[i].startswith("| "):
-                rows.append([c.strip() for c in lines[i].strip().strip("|").split(" | ")])
-                i += 1
-            tables.append((heading, pd.DataFrame(rows, columns=header)))
-            continue
-        i += 1
-    return tables
-
-
-def first_table(tables, heading):
-    """The first table under ``heading``."""
-    return next(table for h, table in tables if h == heading)
 
 
 def test_summary_comes_first_and_its_rankings_agree_with_the_tables(sweep):
