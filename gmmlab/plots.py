@@ -48,15 +48,22 @@ def _colour(label):
     return BACKEND_COLOURS[max(matches, key=len)] if matches else "tab:gray"  # user backends
 
 
-def plot_fitted_densities(dataset, fits):
+def _line_styles(labels):
+    """A backend's colour for each label; its second and third variants dashed and dotted."""
+    return {label: ("-", "--", "-.")[[_colour(w) for w in labels[:i]].count(_colour(label)) % 3]
+            for i, label in enumerate(labels)}
+
+
+def plot_fitted_densities(dataset, fits, name=None):
     """Each fit over the data: fits is a list of (label, weights, means, covariances), drawn in
-    that order; the truth (``dataset.truth``) in black where known.
+    that order; the truth (``dataset.truth``) in black where known; ``name`` in the title
+    (default: the data set's).
 
     1-D: one histogram with every fit's mixture density (solid) and components (dotted), the
     true density dashed. 2-D: one panel per fit: scatter, component ellipses at 1 and 2 sigma,
     density contours, the true components' 1-sigma ellipses dashed. Returns the Figure.
     """
-    truth = dataset.truth
+    truth, name = dataset.truth, name or dataset.name
     from gmmlab.metrics import log_likelihood_per_sample
 
     X = dataset.X
@@ -64,10 +71,11 @@ def plot_fitted_densities(dataset, fits):
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.hist(X[:, 0], bins=30, density=True, color="0.85", edgecolor="white")
         grid = np.linspace(X.min() - X.std(), X.max() + X.std(), 400)[:, None]
+        styles = _line_styles([label for label, *_ in fits])
         for label, weights, means, covariances in fits:
             colour = _colour(label)
             ax.plot(grid, np.exp(log_likelihood_per_sample(grid, weights, means, covariances)),
-                    color=colour, label=label)
+                    color=colour, linestyle=styles[label], label=label)
             for w, m, c in zip(weights, means, covariances, strict=True):
                 density = w * np.exp(-0.5 * (grid[:, 0] - m[0]) ** 2 / c[0, 0]) / np.sqrt(
                     2 * np.pi * c[0, 0])
@@ -78,8 +86,8 @@ def plot_fitted_densities(dataset, fits):
                 linestyle="--", label="truth")
         ax.set_xlabel(dataset.feature_names[0])
         ax.set_ylabel("density")
-        ax.legend(frameon=False)
-        ax.set_title(f"{dataset.name}: fitted densities and components")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.set_title(f"{name}: fitted densities and components")
         return fig
     if dataset.n_features != 2:
         raise ValueError(f"fitted densities are drawn for 1-D or 2-D data, not "
@@ -104,7 +112,7 @@ def plot_fitted_densities(dataset, fits):
         ax.set_title(label)
         ax.set_xlabel(dataset.feature_names[0])
     axes[0, 0].set_ylabel(dataset.feature_names[1])
-    fig.suptitle(f"{dataset.name}: components at 1 and 2 sigma, density contours"
+    fig.suptitle(f"{name}: components at 1 and 2 sigma, density contours"
                  + ("; true components at 1 sigma, black dotted" if truth is not None else ""))
     fig.tight_layout()
     return fig
@@ -128,9 +136,7 @@ def plot_criteria_vs_k(summary, criteria, order):
     order: the variants in the order of the report's tables (legend order).
     """
     variants = [v for v in order if v in set(summary["variant"])]
-    # a backend's colour; its second and third variants dashed and dotted
-    styles = {v: ("-", "--", ":")[[_colour(w) for w in variants[:i]].count(_colour(v)) % 3]
-              for i, v in enumerate(variants)}
+    styles = _line_styles(variants)
     fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 4), squeeze=False)
     for ax, criterion in zip(axes[0], criteria, strict=True):
         for variant in variants:
@@ -219,7 +225,8 @@ def plot_accuracy_vs_time(table, accuracy, label, order):
             runs = rows[rows["variant"] == variant]
             ax.scatter(runs["fit_seconds"], runs[accuracy], color=_colour(variant),
                        marker=markers[i % len(markers)], label=variant, alpha=0.8)
-        ax.set_xscale("log")
+        _log_seconds_axis(ax, rows["fit_seconds"])
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_title(setting, fontsize="medium")
         ax.set_xlabel("fit time (s, log scale)")
     for ax in axes[:, 0]:
@@ -232,14 +239,29 @@ def plot_accuracy_vs_time(table, accuracy, label, order):
     return fig
 
 
-def plot_trace(posterior):
+def _log_seconds_axis(ax, seconds):
+    """A log x axis labelled at 1, 2, 5 x 10^n within three decades (at 10^n beyond), with
+    plain numbers and no minor labels, so labels never run into each other."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    seconds = seconds[seconds > 0]
+    decades = np.log10(seconds.max() / seconds.min()) if len(seconds) else 0
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5) if decades < 3 else (1,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_trace(draws):
     """Trace (left: density per chain, right: value per draw) of weights and means.
 
-    posterior: an xarray Dataset or DataTree with dims chain, draw, component (and feature).
-    Titles sit above their panels without touching the tick labels."""
+    draws: an xarray Dataset with weights (chain, draw, component) and means (chain, draw,
+    component, feature). Titles sit above their panels without touching the tick labels."""
     import arviz as az
+    import xarray as xr
 
-    plot = az.plot_trace_dist(posterior, var_names=["weights", "means"], compact=True)
+    tree = xr.DataTree.from_dict({"posterior": draws[["weights", "means"]]})
+    plot = az.plot_trace_dist(tree, var_names=["weights", "means"], compact=True)
     fig = plot.viz["figure"].item()
     fig.set_layout_engine("constrained")
     return fig

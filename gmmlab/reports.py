@@ -291,7 +291,7 @@ def add_fit_figures(report, name, rows, base, k):
     dataset = load_spec_dataset(record["provenance"]["config"]["dataset"])
     if dataset.n_features <= 2:
         fits = [(variant, *_params(row)) for variant, row in first.iterrows()]
-        report.figure(plots.plot_fitted_densities(dataset, fits),
+        report.figure(plots.plot_fitted_densities(dataset, fits, name),
                       FIGURE_NAMES["fits"].format(setting=name, k=k),
                       f"{name}: fits at K = {k}, first seed of each method"
                       + ("; the truth in black" if dataset.truth is not None else ""))
@@ -382,7 +382,8 @@ def add_pymc_section(report, name, rows, base, k):
             continue
         idata = az.from_netcdf(str(path))
         names = {"setting": name, "method": variant, "k": k, "seed": int(row["seed"])}
-        report.figure(plots.plot_trace(idata["posterior"]), FIGURE_NAMES["trace"].format(**names),
+        report.figure(plots.plot_trace(idata["posterior"].to_dataset()),
+                      FIGURE_NAMES["trace"].format(**names),
                       f"{name}: {variant} trace of weights and means as sampled (seed "
                       f"{int(row['seed'])})")
         permuted = row.get("diagnostics.draws_permuted", 0) > 0
@@ -391,7 +392,7 @@ def add_pymc_section(report, name, rows, base, k):
                              "permuted; this run predates the stored relabelled draws: rerun "
                              "it to see the relabelled trace.")
         elif permuted:
-            report.figure(plots.plot_trace(idata["relabelled_posterior"]),
+            report.figure(plots.plot_trace(idata["relabelled_posterior"].to_dataset()),
                           FIGURE_NAMES["relabelled trace"].format(**names),
                           f"{name}: {variant} trace after relabelling "
                           f"({int(row['diagnostics.draws_permuted'])} of "
