@@ -161,19 +161,24 @@ def plot_criteria_vs_k(summary, criteria, order):
 
 def plot_loglik_histories(histories):
     """EM's log-likelihood after every iteration: histories is a list of (label, values). A
-    history equal to an earlier one is drawn dashed over it and named in its legend entry."""
+    history that would hide under an earlier one (same length, within 1/1000 of the axis range
+    everywhere) is drawn dashed over it and its legend entry names the one it covers."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    every = np.concatenate([np.asarray(values, dtype=float) for _, values in histories])
+    close = 1e-3 * max(np.ptp(every[np.isfinite(every)]) if np.isfinite(every).any() else 0, 1e-12)
     drawn = []
     for label, values in histories:
-        same = [earlier for earlier, seen in drawn if np.array_equal(seen, values)]
-        ax.plot(np.arange(len(values)), values, marker="." if not same else "x",
+        values = np.asarray(values, dtype=float)
+        same = [earlier for earlier, seen in drawn
+                if len(seen) == len(values) and np.all(np.abs(seen - values) <= close)]
+        ax.plot(np.arange(len(values)), values, marker="x" if same else ".",
                 linestyle="--" if same else "-",
-                label=label + (f" (identical to {same[0]})" if same else ""))
+                label=label + (f" (on top of {same[0]})" if same else ""))
         drawn.append((label, values))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("train log-likelihood")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.18))
     fig.tight_layout()
     return fig
 

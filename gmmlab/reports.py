@@ -238,7 +238,8 @@ def comparison_table(rows):
     for variant in analysis.method_order(rows):
         for k, group in rows[rows["variant"] == variant].groupby("n_components"):
             group = group.sort_values("seed")
-            counts = group["outcome"].str.split(r" \(|:", regex=True).str[0].value_counts()
+            # "local optimum (54 nats ...)" and the like counted together; failure reasons kept
+            counts = group["outcome"].str.split(" (", regex=False).str[0].value_counts()
             line = {"method": variant, "K": int(k), "runs": len(group),
                     "outcomes": ", ".join(f"{n} {phrase}" for phrase, n in counts.items())}
             ok = analysis.fitted(group)
