@@ -224,12 +224,15 @@ def plot_accuracy_vs_time(table, accuracy, label, order):
                              squeeze=False)
     markers = "osD^vP*X"
     variants = [v for v in order if v in set(table["variant"])]
+    handles = {}
     for ax, setting in zip(axes.flat, settings, strict=False):
         rows = table[table["data_setting"] == setting]
         for i, variant in enumerate(variants):
             runs = rows[rows["variant"] == variant]
-            ax.scatter(runs["fit_seconds"], runs[accuracy], color=_colour(variant),
-                       marker=markers[i % len(markers)], label=variant, alpha=0.8)
+            if not runs.empty:
+                handles[variant] = ax.scatter(
+                    runs["fit_seconds"], runs[accuracy], color=_colour(variant),
+                    marker=markers[i % len(markers)], label=variant, alpha=0.8)
         _log_seconds_axis(ax, rows["fit_seconds"])
         ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_title(setting, fontsize="medium")
@@ -238,9 +241,12 @@ def plot_accuracy_vs_time(table, accuracy, label, order):
         ax.set_ylabel(f"{label} (higher is better)")
     for ax in list(axes.flat)[len(settings):]:
         ax.set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
-    fig.tight_layout(rect=(0, 0.12 / rows_of_panels * -(-len(labels) // 5), 1, 1))
+    fig.tight_layout()
+    # below the panels, every variant once; the saved figure grows to hold it
+    labels = [v for v in variants if v in handles]
+    wide = max(len(v) for v in labels) > 25
+    fig.legend([handles[v] for v in labels], labels, loc="upper center",
+               bbox_to_anchor=(0.5, 0), ncol=min(len(labels), 2 if wide else 5), frameon=False)
     return fig
 
 
