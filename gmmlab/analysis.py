@@ -197,8 +197,9 @@ def ranked_metrics(rows):
 
 def rankings(rows):
     """Per method (rows of one data setting, at its main K): the median over seeds of every
-    ranked metric, its spread (largest minus smallest seed) and its rank (1 = best, ties share
-    the better rank; methods without a value get none). DataFrame indexed by method, columns
+    ranked metric, its spread (largest minus smallest seed) and its rank (1 = best; values
+    equal to 9 significant digits tie and share the better rank; methods without a value get
+    none). DataFrame indexed by method, columns
     (metric, 'median' | 'spread' | 'rank')."""
     ok = fitted(rows)
     order = [v for v in method_order(rows) if v in set(ok["variant"])]
@@ -209,7 +210,9 @@ def rankings(rows):
         ascending = METRIC[column].better == "lower"
         frame[(column, "median")] = medians
         frame[(column, "spread")] = (values.max() - values.min()).reindex(order)
-        frame[(column, "rank")] = medians.rank(method="min", ascending=ascending)
+        # equal to 9 significant digits is a tie (EM and scikit-learn reach one optimum)
+        rounded = medians.map(lambda v: float(f"{v:.9g}"), na_action="ignore")
+        frame[(column, "rank")] = rounded.rank(method="min", ascending=ascending)
     return pd.DataFrame(frame, index=pd.Index(order, name="method"))
 
 
@@ -225,7 +228,7 @@ def verdict(setting, ranking):
         metric = METRIC[column]
         ordered = values.sort_values(ascending=metric.better == "lower")
         best, value = ordered.index[0], ordered.iloc[0]
-        tied = ordered.index[ordered == value]
+        tied = ranking.index[ranking[(column, "rank")] == 1]
         if len(ordered) == 1:
             parts.append(f"{metric.label} {format_number(value)} ({best}, the only method)")
         elif len(tied) > 1:

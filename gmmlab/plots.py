@@ -92,13 +92,17 @@ def plot_fitted_densities(dataset, fits, name=None):
     if dataset.n_features != 2:
         raise ValueError(f"fitted densities are drawn for 1-D or 2-D data, not "
                          f"{dataset.n_features}-D.")
-    fig, axes = plt.subplots(1, len(fits), figsize=(4 * len(fits), 4), squeeze=False,
+    columns = min(len(fits), 4)
+    rows = -(-len(fits) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False,
                              sharex=True, sharey=True)
     pad = 0.1 * np.ptp(X, axis=0)
     xs = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], 120)
     ys = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], 120)
     grid = np.array(np.meshgrid(xs, ys)).reshape(2, -1).T
-    for ax, (label, weights, means, covariances) in zip(axes[0], fits, strict=True):
+    for ax in axes.flat[len(fits):]:
+        ax.set_visible(False)
+    for ax, (label, weights, means, covariances) in zip(axes.flat, fits, strict=False):
         ax.scatter(X[:, 0], X[:, 1], s=6, color="0.6")
         density = log_likelihood_per_sample(grid, weights, means, covariances)
         ax.contour(xs, ys, np.exp(density).reshape(len(ys), len(xs)), levels=8,
@@ -109,9 +113,10 @@ def plot_fitted_densities(dataset, fits, name=None):
         if truth is not None:
             for m, c in zip(truth.means, truth.covariances, strict=True):
                 _ellipse(ax, m, c, 1, "black", linestyle=":")
-        ax.set_title(label)
+        ax.set_title(label, fontsize="small")
         ax.set_xlabel(dataset.feature_names[0])
-    axes[0, 0].set_ylabel(dataset.feature_names[1])
+    for ax in axes[:, 0]:
+        ax.set_ylabel(dataset.feature_names[1])
     fig.suptitle(f"{name}: components at 1 and 2 sigma, density contours"
                  + ("; true components at 1 sigma, black dotted" if truth is not None else ""))
     fig.tight_layout()
@@ -167,19 +172,22 @@ def plot_loglik_histories(histories):
     every = np.concatenate([np.asarray(values, dtype=float) for _, values in histories])
     close = 1e-3 * max(np.ptp(every[np.isfinite(every)]) if np.isfinite(every).any() else 0, 1e-12)
     drawn = []
-    for label, values in histories:
+    colours = plt.cm.tab20 if len(histories) > 10 else plt.cm.tab10  # a colour per history
+    for i, (label, values) in enumerate(histories):
         values = np.asarray(values, dtype=float)
         same = [earlier for earlier, seen in drawn
                 if len(seen) == len(values) and np.all(np.abs(seen - values) <= close)]
-        ax.plot(np.arange(len(values)), values, marker="x" if same else ".",
+        ax.plot(np.arange(len(values)), values, color=colours(i % colours.N),
+                marker="x" if same else ".",
                 linestyle="--" if same else "-",
                 label=label + (f" (on top of {same[0]})" if same else ""))
         drawn.append((label, values))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("train log-likelihood")
-    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.18))
-    fig.tight_layout()
+    fig.tight_layout()  # before the legend below the axes, which the saved figure grows to hold
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.18),
+              ncol=2 if len(histories) > 6 else 1)
     return fig
 
 
