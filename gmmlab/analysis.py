@@ -63,13 +63,25 @@ def fitted(table):
 # --- outcomes ------------------------------------------------------------------------------
 
 
+def same_fit_problem(table):
+    """Keys of runs fitting the same data with the same method and K: data setting, method, K
+    and the data replicate (a synthetic set's own seed, ``dataset_metadata.seed``; -1 where
+    there is none). DataFrame aligned with ``table``."""
+    replicate = table["dataset_metadata.seed"] if "dataset_metadata.seed" in table else -1
+    return pd.DataFrame({"data_setting": table["data_setting"], "variant": table["variant"],
+                         "n_components": table["n_components"], "replicate": replicate},
+                        index=table.index).fillna({"replicate": -1})
+
+
 def outcomes(table):
     """The outcome phrase of every run (Series aligned with ``table``); a run's local optimum
-    is judged against the best train log-likelihood of its method, data setting and K."""
-    keys = ["data_setting", "variant", "n_components"]
-    best = fitted(table).groupby(keys)["loglik"].max() if "loglik" in table else {}
-    return pd.Series([outcome(row, best.get(tuple(row[k] for k in keys), np.nan))
-                      for _, row in table.iterrows()], index=table.index, dtype=object)
+    is judged against the best train log-likelihood of the same data, method and K."""
+    keys = same_fit_problem(table)
+    ok = table["status"] != "failed"
+    best = (table.loc[ok, "loglik"].groupby([keys.loc[ok, c] for c in keys]).max()
+            if "loglik" in table else {})
+    return pd.Series([outcome(row, best.get(tuple(keys.loc[i]), np.nan))
+                      for i, row in table.iterrows()], index=table.index, dtype=object)
 
 
 def outcome(row, best_loglik=np.nan):
@@ -152,12 +164,13 @@ def drifts(row):
 
 
 def local_optima(table):
-    """Runs at a worse local optimum than the best seed of their method (same data setting and
-    K): rows with columns data_setting, variant, K, seed, run_dir, gap (nats of total train
+    """Runs at a worse local optimum than the best seed of their method (same data, K):
+    rows with columns data_setting, variant, K, seed, run_dir, gap (nats of total train
     log-likelihood) and the best seed."""
     lines = []
-    for (setting, variant, k), rows in fitted(table).groupby(
-            ["data_setting", "variant", "n_components"], sort=False):
+    ok = fitted(table)
+    keys = same_fit_problem(ok)
+    for (setting, variant, k, _), rows in ok.groupby([keys[c] for c in keys], sort=False):
         rows = rows.dropna(subset=["loglik"])
         if len(rows) < 2:
             continue

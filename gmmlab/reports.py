@@ -213,7 +213,10 @@ def add_summary(report, table):
                       "axis; lower is better), every run; each panel one data setting")
     optima = analysis.local_optima(table)
     report.heading("Runs at a worse local optimum", 3)
-    if optima.empty:
+    if analysis.same_fit_problem(analysis.fitted(table)).value_counts().max() < 2:
+        report.paragraph("Not judged: one fitted run per method, data and K (no other seed to "
+                         "compare with).")
+    elif optima.empty:
         report.paragraph("None: every run ended within "
                          f"{analysis.LOCAL_OPTIMUM_GAP:g} nat of the best train log-likelihood "
                          "of the other seeds of its method.")
@@ -256,9 +259,14 @@ def add_setting_section(report, name, rows, base):
     """Every table and figure of one data setting."""
     report.heading(f"Data setting: {name}")
     seeds = sorted(int(s) for s in rows["seed"].unique())
-    report.paragraph(f"{len(rows)} runs; seeds {', '.join(map(str, seeds))}. Cells give each "
-                     "seed's value in seed order (separated by /), or with more than three "
-                     "seeds the median and the range.")
+    replicates = sorted(int(s) for s in rows.get("dataset_metadata.seed", pd.Series(
+        dtype=float)).dropna().unique())
+    report.paragraph(
+        f"{len(rows)} runs; seeds {', '.join(map(str, seeds))}"
+        + (f"; data replicates (the data set's seed) {', '.join(map(str, replicates))}"
+           if len(replicates) > 1 else "")
+        + ". Cells give each run's value in seed order (separated by /), or with more than "
+        "three runs the median and the range.")
     report.table(comparison_table(rows))
     if rows["n_components"].nunique() > 1:
         summary, present = analysis.criteria_summary(rows)
