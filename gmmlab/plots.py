@@ -243,7 +243,7 @@ def plot_accuracy_vs_time(table, accuracy, label, order):
                     marker=markers[i % len(markers)], label=variant, alpha=0.8)
         _log_seconds_axis(ax, rows["fit_seconds"])
         ax.ticklabel_format(axis="y", useOffset=False)
-        ax.set_title(setting, fontsize="medium")
+        ax.set_title(setting, fontsize="small")
         ax.set_xlabel("fit time (s, log scale)")
     for ax in axes[:, 0]:
         ax.set_ylabel(f"{label} (higher is better)")

@@ -305,9 +305,14 @@ def add_fit_figures(report, name, rows, base, k):
                       f"{name}: fits at K = {k}, first seed of each method"
                       + ("; the truth in black" if dataset.truth is not None else ""))
     em = rows[(rows["backend"] == "em") & (rows["n_components"] == k)].sort_values(
-        ["variant", "seed"]).head(MAX_HISTORIES)
-    histories = [(f"{row.variant}, seed {row.seed}", json.loads(row.loglik_history))
-                 for row in em.itertuples() if isinstance(row.loglik_history, str)]
+        ["variant", "seed", *[c for c in ["dataset_metadata.seed"] if c in rows]]
+    ).head(MAX_HISTORIES)
+    replicate = "dataset_metadata.seed"  # a synthetic set's own seed, named where it varies
+    named = replicate in em and em[replicate].nunique() > 1
+    histories = [(f"{row['variant']}, seed {row['seed']}"
+                  + (f", data seed {int(row[replicate])}" if named else ""),
+                  json.loads(row["loglik_history"]))
+                 for _, row in em.iterrows() if isinstance(row["loglik_history"], str)]
     if histories:
         report.figure(plots.plot_loglik_histories(histories),
                       FIGURE_NAMES["EM log-likelihood"].format(setting=name, k=k),
