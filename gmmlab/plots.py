@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")  # reports are written to files; no screen is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_dataset(dataset, ax=None, bins=30):
@@ -47,13 +48,22 @@ def _colour(label):
     return BACKEND_COLOURS[max(matches, key=len)] if matches else "tab:gray"  # user backends
 
 
-def plot_fitted_densities(dataset, fits):
-    """Each fit over the data: fits is a list of (label, weights, means, covariances).
+def _line_styles(labels):
+    """A backend's colour for each label; its second and third variants dashed and dotted."""
+    return {label: ("-", "--", "-.")[[_colour(w) for w in labels[:i]].count(_colour(label)) % 3]
+            for i, label in enumerate(labels)}
 
-    1-D: one histogram with every fit's mixture density (solid) and components (dotted).
-    2-D: one panel per fit: scatter, component ellipses at 1 and 2 sigma, density contours.
-    Returns the Figure.
+
+def plot_fitted_densities(dataset, fits, name=None):
+    """Each fit over the data: fits is a list of (label, weights, means, covariances), drawn in
+    that order; the truth (``dataset.truth``) in black where known; ``name`` in the title
+    (default: the data set's).
+
+    1-D: one histogram with every fit's mixture density (solid) and components (dotted), the
+    true density dashed. 2-D: one panel per fit: scatter, component ellipses at 1 and 2 sigma,
+    density contours, the true components' 1-sigma ellipses dashed. Returns the Figure.
     """
+    truth, name = dataset.truth, name or dataset.name
     from gmmlab.metrics import log_likelihood_per_sample
 
     X = dataset.X
@@ -61,29 +71,38 @@ def plot_fitted_densities(dataset, fits):
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.hist(X[:, 0], bins=30, density=True, color="0.85", edgecolor="white")
         grid = np.linspace(X.min() - X.std(), X.max() + X.std(), 400)[:, None]
+        styles = _line_styles([label for label, *_ in fits])
         for label, weights, means, covariances in fits:
             colour = _colour(label)
             ax.plot(grid, np.exp(log_likelihood_per_sample(grid, weights, means, covariances)),
-                    color=colour, label=label)
+                    color=colour, linestyle=styles[label], label=label)
             for w, m, c in zip(weights, means, covariances, strict=True):
                 density = w * np.exp(-0.5 * (grid[:, 0] - m[0]) ** 2 / c[0, 0]) / np.sqrt(
                     2 * np.pi * c[0, 0])
                 ax.plot(grid, density, color=colour, linestyle=":", linewidth=1)
+        if truth is not None:
+            ax.plot(grid, np.exp(log_likelihood_per_sample(
+                grid, truth.weights, truth.means, truth.covariances)), color="black",
+                linestyle="--", label="truth")
         ax.set_xlabel(dataset.feature_names[0])
         ax.set_ylabel("density")
-        ax.legend(frameon=False)
-        ax.set_title(f"{dataset.name}: fitted densities and components")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.set_title(f"{name}: fitted densities and components")
         return fig
     if dataset.n_features != 2:
         raise ValueError(f"fitted densities are drawn for 1-D or 2-D data, not "
                          f"{dataset.n_features}-D.")
-    fig, axes = plt.subplots(1, len(fits), figsize=(4 * len(fits), 4), squeeze=False,
+    columns = min(len(fits), 4)
+    rows = -(-len(fits) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False,
                              sharex=True, sharey=True)
     pad = 0.1 * np.ptp(X, axis=0)
     xs = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], 120)
     ys = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], 120)
     grid = np.array(np.meshgrid(xs, ys)).reshape(2, -1).T
-    for ax, (label, weights, means, covariances) in zip(axes[0], fits, strict=True):
+    for ax in axes.flat[len(fits):]:
+        ax.set_visible(False)
+    for ax, (label, weights, means, covariances) in zip(axes.flat, fits, strict=False):
         ax.scatter(X[:, 0], X[:, 1], s=6, color="0.6")
         density = log_likelihood_per_sample(grid, weights, means, covariances)
         ax.contour(xs, ys, np.exp(density).reshape(len(ys), len(xs)), levels=8,
@@ -91,36 +110,42 @@ def plot_fitted_densities(dataset, fits):
         for m, c in zip(means, covariances, strict=True):
             for radius in (1, 2):
                 _ellipse(ax, m, c, radius, _colour(label))
-        ax.set_title(label)
+        if truth is not None:
+            for m, c in zip(truth.means, truth.covariances, strict=True):
+                _ellipse(ax, m, c, 1, "black", linestyle=":")
+        ax.set_title(label, fontsize="small")
         ax.set_xlabel(dataset.feature_names[0])
-    axes[0, 0].set_ylabel(dataset.feature_names[1])
-    fig.suptitle(f"{dataset.name}: components at 1 and 2 sigma, density contours")
-    fig.tight_layout()
+    for ax in axes[:, 0]:
+        ax.set_ylabel(dataset.feature_names[1])
+    fig.suptitle(f"{name}: components at 1 and 2 sigma, density contours"
+                 + ("; true components at 1 sigma, black dotted" if truth is not None else ""))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (4 * rows)))  # 0.4 inch left for the title
     return fig
 
 
-def _ellipse(ax, mean, covariance, radius, colour):
-    """The contour (x - mu)^T Sigma^{-1} (x - mu) = radius^2."""
+def _ellipse(ax, mean, covariance, radius, colour, linestyle=None):
+    """The contour (x - mu)^T Sigma^{-1} (x - mu) = radius^2 (solid at 1, dashed beyond)."""
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     angle = np.linspace(0, 2 * np.pi, 100)
     circle = np.array([np.cos(angle), np.sin(angle)]) * radius
     points = eigenvectors @ (np.sqrt(np.maximum(eigenvalues, 0))[:, None] * circle)
     ax.plot(mean[0] + points[0], mean[1] + points[1], color=colour,
-            linewidth=1.5 if radius == 1 else 0.8, linestyle="-" if radius == 1 else "--")
+            linewidth=1.5 if radius == 1 else 0.8,
+            linestyle=linestyle or ("-" if radius == 1 else "--"))
 
 
-def plot_criteria_vs_k(summary, criteria):
+def plot_criteria_vs_k(summary, criteria, order):
     """Criterion (lower is better) against K, one line per variant, the chosen K starred.
 
-    summary: DataFrame with columns variant, n_components and the criteria (means over seeds).
+    summary: DataFrame with columns variant, n_components and the criteria (means over seeds);
+    order: the variants in the order of the report's tables (legend order).
     """
-    variants = sorted(summary["variant"].unique())
-    # a backend's colour; its second and third variants dashed and dotted
-    styles = {v: ("-", "--", ":")[[_colour(w) for w in variants[:i]].count(_colour(v)) % 3]
-              for i, v in enumerate(variants)}
+    variants = [v for v in order if v in set(summary["variant"])]
+    styles = _line_styles(variants)
     fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 4), squeeze=False)
     for ax, criterion in zip(axes[0], criteria, strict=True):
-        for variant, rows in summary.groupby("variant"):
+        for variant in variants:
+            rows = summary[summary["variant"] == variant]
             rows = rows.dropna(subset=[criterion]).sort_values("n_components")
             if rows.empty:
                 continue
@@ -130,7 +155,8 @@ def plot_criteria_vs_k(summary, criteria):
             ax.plot(best["n_components"], best[criterion], marker="*", markersize=16,
                     color=_colour(variant))
         ax.set_xlabel("K")
-        ax.set_title(f"{criterion.split('.')[0].upper()} (lower is better; * = chosen)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{criterion.split('.')[-1].upper()} (lower is better; * = chosen)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     rows_of_legend = -(-len(labels) // 4)
@@ -139,22 +165,38 @@ def plot_criteria_vs_k(summary, criteria):
 
 
 def plot_loglik_histories(histories):
-    """EM's log-likelihood after every iteration: histories is a list of (label, values)."""
+    """EM's log-likelihood after every iteration: histories is a list of (label, values). A
+    history that would hide under an earlier one (same length, within 1/1000 of the axis range
+    everywhere) is drawn dashed over it and its legend entry names the one it covers."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label, values in histories:
-        ax.plot(np.arange(len(values)), values, marker=".", label=label)
+    every = np.concatenate([np.asarray(values, dtype=float) for _, values in histories])
+    close = 1e-3 * max(np.ptp(every[np.isfinite(every)]) if np.isfinite(every).any() else 0, 1e-12)
+    drawn = []
+    colours = plt.cm.tab20 if len(histories) > 10 else plt.cm.tab10  # a colour per history
+    for i, (label, values) in enumerate(histories):
+        values = np.asarray(values, dtype=float)
+        same = [earlier for earlier, seen in drawn
+                if len(seen) == len(values) and np.all(np.abs(seen - values) <= close)]
+        ax.plot(np.arange(len(values)), values, color=colours(i % colours.N),
+                marker="x" if same else ".",
+                linestyle="--" if same else "-",
+                label=label + (f" (on top of {same[0]})" if same else ""))
+        drawn.append((label, values))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("train log-likelihood")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
+    fig.tight_layout()  # before the legend below the axes, which the saved figure grows to hold
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.18),
+              ncol=2 if len(histories) > 6 else 1)
     return fig
 
 
-def plot_singularity(table):
+def plot_singularity(table, order):
     """Smallest covariance eigenvalue (relative to the data variance) per run and variant, one
-    row per variant: o final parameters, x failed fit, v smallest in any posterior draw."""
+    row per variant (in ``order``): o final parameters, x failed fit, v smallest in any
+    posterior draw."""
     floor = 1e-18  # the axis' left end: zero eigenvalues and failed fits are drawn there
-    variants = sorted(table["variant"].unique())
+    variants = [v for v in order if v in set(table["variant"])]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(variants)))
     any_draw = "diagnostics.min_eigenvalue_relative_any_draw"
     for i, variant in enumerate(variants):
@@ -199,3 +241,69 @@ def plot_bootstrap_lrt(results, title=""):
         figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_accuracy_vs_time(table, accuracy, label, order):
+    """Accuracy (``accuracy`` column, named ``label``, higher is better) against fit seconds on
+    a log axis, one point per run, one panel per data setting, one colour per variant (legend
+    in ``order``)."""
+    settings = list(dict.fromkeys(table["data_setting"]))
+    columns = min(len(settings), 4)
+    rows_of_panels = -(-len(settings) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(3.6 * columns,
+                                                               3.2 * rows_of_panels),
+                             squeeze=False)
+    markers = "osD^vP*X"
+    variants = [v for v in order if v in set(table["variant"])]
+    handles = {}
+    for ax, setting in zip(axes.flat, settings, strict=False):
+        rows = table[table["data_setting"] == setting]
+        for i, variant in enumerate(variants):
+            runs = rows[rows["variant"] == variant]
+            if not runs.empty:
+                handles[variant] = ax.scatter(
+                    runs["fit_seconds"], runs[accuracy], color=_colour(variant),
+                    marker=markers[i % len(markers)], label=variant, alpha=0.8)
+        _log_seconds_axis(ax, rows["fit_seconds"])
+        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.set_title(setting, fontsize="small")
+        ax.set_xlabel("fit time (s, log scale)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{label} (higher is better)")
+    for ax in list(axes.flat)[len(settings):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    # below the panels, every variant once; the saved figure grows to hold it
+    labels = [v for v in variants if v in handles]
+    wide = max(len(v) for v in labels) > 25
+    fig.legend([handles[v] for v in labels], labels, loc="upper center",
+               bbox_to_anchor=(0.5, 0), ncol=min(len(labels), 2 if wide else 5), frameon=False)
+    return fig
+
+
+def _log_seconds_axis(ax, seconds):
+    """A log x axis labelled at 1, 2, 5 x 10^n within three decades (at 10^n beyond), with
+    plain numbers and no minor labels, so labels never run into each other."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    seconds = seconds[seconds > 0]
+    decades = np.log10(seconds.max() / seconds.min()) if len(seconds) else 0
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5) if decades < 3 else (1,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_trace(draws):
+    """Trace (left: density per chain, right: value per draw) of weights and means.
+
+    draws: an xarray Dataset with weights (chain, draw, component) and means (chain, draw,
+    component, feature). Titles sit above their panels without touching the tick labels."""
+    import arviz as az
+    import xarray as xr
+
+    tree = xr.DataTree.from_dict({"posterior": draws[["weights", "means"]]})
+    plot = az.plot_trace_dist(tree, var_names=["weights", "means"], compact=True)
+    fig = plot.viz["figure"].item()
+    fig.set_layout_engine("constrained")
+    return fig

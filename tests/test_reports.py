@@ -1,73 +1,216 @@
-"""Reports generated from a small real sweep: tables with the right rows, figures that exist."""
+"""Reports generated from a small real sweep: a summary whose rankings agree with the tables'
+numbers, a poor start named as a worse local optimum, figures that exist and differ, and the
+outcome rule and number format on hand-made rows."""
 
+import hashlib
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from report_markdown import first_table, markdown_tables
+
+from gmmlab import analysis
 
 BIN = Path(sys.executable).parent
+PLUGINS = Path(__file__).parent / "plugins"
+POOR = "poor_start:fit_em_from_start poor_seed=0"
+TUTORIAL, BLOBS = "tutorial_1d test_size=0.25", "stretched_blobs test_size=0.25"  # settings
+
+
+def gmmlab(folder, *overrides):
+    """Run a sweep into folder/runs/NAME; its stdout."""
+    env = os.environ | {"PYTHONPATH": str(PLUGINS)}
+    return subprocess.run([str(BIN / "gmmlab"), "-m", *overrides], cwd=folder, env=env,
+                          check=True, capture_output=True, text=True, timeout=900).stdout
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
+    """tutorial_1d at K = 2, 3 by em, sklearn and pymc_quick (seeds 0, 1); stretched_blobs at
+    K = 3 by em and sklearn, and by EM from a poor start for seed 0 (seeds 0, 1, 2); the
+    report of all of them."""
     folder = tmp_path_factory.mktemp("report")
-    subprocess.run([str(BIN / "gmmlab"), "-m", "dataset=tutorial_1d",
-                    "backend=em,sklearn,pymc_quick", "n_components=2,3", "seed=0,1",
-                    "hydra/launcher=parallel", f"hydra.sweep.dir={folder / 'runs'}"],
-                   cwd=folder, check=True, capture_output=True, timeout=900)
-    return folder
-
-
-def test_report_references_existing_figures_and_has_the_right_tables(sweep):
-    done = subprocess.run([str(BIN / "gmmlab-report"), str(sweep / "runs"), "-o",
-                           str(sweep / "out")], capture_output=True, text=True, check=True)
+    split = "dataset.test_size=0.25"
+    stdout = gmmlab(folder, "dataset=tutorial_1d", split, "backend=em,sklearn,pymc_quick",
+                    "n_components=2,3", "seed=0,1", "hydra/launcher=parallel",
+                    f"hydra.sweep.dir={folder / 'runs' / 'tutorial'}")
+    gmmlab(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=em,sklearn",
+           "seed=0,1,2", f"hydra.sweep.dir={folder / 'runs' / 'blobs'}")
+    gmmlab(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=custom",
+           "backend.target=poor_start:fit_em_from_start", "+backend.poor_seed=0", "seed=0,1,2",
+           f"hydra.sweep.dir={folder / 'runs' / 'poor'}")
+    done = subprocess.run([str(BIN / "gmmlab-report"), str(folder / "runs"), "-o",
+                           str(folder / "out")], capture_output=True, text=True, check=True)
     assert "report.html" in done.stdout
-    page = (sweep / "out" / "report.html").read_text()
-    images = re.findall(r"<img src='([^']+)'", page)
-    assert len(images) >= 5
-    for image in images:
-        assert (sweep / "out" / image).stat().st_size > 1000
-    tables = pd.read_html(sweep / "out" / "report.html")
-    accuracy, comparison, chosen = tables[:3]
-    assert len(accuracy) == 3 and (accuracy["true K"] == 3).all()
-    assert accuracy.loc[accuracy["variant"] == "em", "BIC"].item() == "2/2"
-    assert len(comparison) == 6  # 3 backends x 2 values of K
-    assert set(comparison["variant"]) == {"em", "sklearn", "pymc_quick"}
-    assert (comparison["runs"] == 2).all()
-    assert len(chosen) == 3 and chosen.loc[chosen["variant"] == "em", "BIC"].item() == 3
-    singular = [t for t in tables if "min eig / var" in t.columns][0]
-    assert len(singular) == 12
-    loo = [t for t in tables if "elpd_diff" in t.columns]
-    assert len(loo) == 2  # pymc_quick, seeds 0 and 1, each across K = 2, 3
-    results = pd.read_csv(sweep / "runs" / "results.csv")
-    for seed, table in enumerate(loo):
-        assert sorted(table["K"]) == [2, 3] and table["elpd_diff"].max() == 0
-        for row in table.itertuples():  # az.compare agrees with the LOO stored by each run
-            stored = results.loc[(results["backend"] == "pymc") & (results["seed"] == seed)
-                                 & (results["n_components"] == row.K), "loo.elpd"]
-            assert row.elpd == pytest.approx(stored.item(), abs=1e-3)
-    markdown = (sweep / "out" / "report.md").read_text()
-    drifting = singular["outcome"].str.startswith("posterior drifts").any()
-    assert ("came within 1e-3 of the data variance of a collapse" in markdown) == drifting
+    return {"folder": folder, "out": folder / "out", "progress": stdout,
+            "markdown": (folder / "out" / "report.md").read_text(),
+            "html": (folder / "out" / "report.html").read_text()}
+
+
+def test_summary_comes_first_and_its_rankings_agree_with_the_tables(sweep):
+    markdown = sweep["markdown"]
+    headings = re.findall(r"^## (.+)$", markdown, flags=re.M)
+    assert headings[0] == "Summary" and headings[-1] == "Glossary"
+    tables = markdown_tables(markdown)
+    checked = 0
+    for setting, k in ((TUTORIAL, 3), (BLOBS, 3)):
+        summary = first_table(tables, f"{setting}, K = {k}")
+        comparison = first_table(tables, f"Data setting: {setting}")
+        comparison = comparison[comparison["K"] == str(k)].set_index("method")
+        assert set(summary["method"]) == set(comparison.index)
+        for column in summary.columns[1:]:
+            metric = next(m for m in analysis.METRICS if column.startswith(m.label + " "))
+            sign = 1 if metric.better == "lower" else -1
+            cells = summary.set_index("method")[column]
+            bold = {m for m, cell in cells.items() if cell.startswith("**")}
+            parsed = cells.str.strip("*").str.extract(r"^(\S+) \((\d+)\)$")
+            ranks = parsed[1].astype(int)
+            medians = parsed[0].astype(float)
+            # the summary's median is the median of the seeds' values in the table
+            for method, values in comparison[column].items():
+                seeds = [float(v) for v in values.split(" / ")]
+                assert medians[method] == pytest.approx(np.median(seeds), rel=2e-3, abs=1e-12)
+            # a better rank never has a worse value; rank 1 is bold and has the best value
+            for a in ranks.index:
+                for b in ranks.index:
+                    if ranks[a] < ranks[b]:
+                        assert sign * medians[a] <= sign * medians[b]
+            assert bold == set(ranks.index[ranks == 1]) and bold
+            best = min(sign * medians)
+            assert all(sign * medians[m] == best for m in bold)
+            checked += 1
+        sentence = re.search(rf"^{setting}: .+\.$", markdown, flags=re.M).group(0)
+        winner = summary.set_index("method")["held-out log-lik/N ↑"]
+        first = winner.index[winner.str.startswith("**")]
+        assert f"held-out log-lik/N: {first[0]} best at" in sentence or "tie" in sentence
+        assert "fastest" in sentence
+    assert checked == 8  # held-out, BIC, mean error and time on both settings
+    across = first_table(tables, "Across data settings")
+    assert set(across["method"]) >= {"em", "sklearn"}
+    assert "summary-accuracy-vs-time.png" in markdown
+
+
+def test_poor_start_is_flagged_by_name(sweep):
+    markdown = sweep["markdown"]
+    assert re.search(rf"{re.escape(POOR)} seed 0 on {BLOBS} \(K = 3, [\d.]+ nats "
+                     r"below seed [12]\)", markdown)
+    outcomes = [t for h, t in markdown_tables(markdown)
+                if h == f"{BLOBS}: outcome of every run"][0]
+    poor = outcomes[outcomes["method"] == POOR].set_index("seed")["outcome"]
+    assert poor["0"].startswith("local optimum (") and poor["1"] == poor["2"] == "converged"
+    flagged = first_table(markdown_tables(markdown), "Runs at a worse local optimum")
+    # the summary names exactly the runs the outcome column calls a local optimum
+    results = pd.read_csv(sweep["folder"] / "runs" / "poor" / "results.csv")
+    gap = results["loglik"].max() - results.loc[results["seed"] == 0, "loglik"].item()
+    row = flagged[flagged["method"] == POOR]
+    assert len(row) == 1 and float(row["nats below the best seed"].item()) == pytest.approx(
+        gap, rel=1e-3)
+
+
+def test_figures_exist_differ_and_are_named_by_content(sweep):
+    out = sweep["out"]
+    images = re.findall(r'<img src="([^"]+)"', sweep["html"])
+    assert len(images) >= 8 and len(set(images)) == len(images)
+    assert sorted(images) == sorted(p.name for p in out.glob("*.png"))
+    digests = [hashlib.sha256((out / image).read_bytes()).hexdigest() for image in images]
+    assert len(set(digests)) == len(digests)  # no byte-identical pair
+    tutorial, blobs = "tutorial_1d-test_size-0.25", "stretched_blobs-test_size-0.25"
+    assert {f"{tutorial}-fits-K3.png", f"{blobs}-fits-K3.png", f"{tutorial}-em-loglik-K3.png",
+            f"{tutorial}-criteria-vs-K.png", f"{tutorial}-pymc_quick-trace-K3-seed0.png",
+            f"{blobs}-min-eigenvalue.png"} <= set(images)
+    assert not any(re.match(r"figure_\d+", image) for image in images)
+    markdown = sweep["markdown"]
     assert markdown.count("![") == len(images)
-    assert "Versions: gmmlab" in markdown and "gmmlab-report" in markdown
+    results = pd.concat(pd.read_csv(p) for p in (out.parent / "runs").glob("*/results.csv"))
+    permuted = results.loc[(results["backend"] == "pymc") & (results["n_components"] == 3)
+                           & (results["seed"] == 0), "diagnostics.draws_permuted"].item()
+    relabelled = f"{tutorial}-pymc_quick-trace-K3-seed0-relabelled.png"
+    assert (relabelled in images) == (permuted > 0)
+
+
+def test_numbers_are_readable_and_columns_explained(sweep):
+    markdown, page = sweep["markdown"], sweep["html"]
+    assert "nan" not in markdown.lower().replace("nan-", "") and ">nan<" not in page
+    tables = markdown_tables(markdown)
+    for heading, table in tables:
+        for column in ("runs", "K", "seed", "divergences", "draws permuted"):
+            if column in table:
+                assert table[column].str.fullmatch(r"-|\d+").all(), (heading, column)
+        for cell in table.to_numpy().ravel():  # no more than 4 significant digits
+            for number in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", cell):
+                digits = re.sub(r"e.*|[-.]", "", number).lstrip("0")
+                assert len(digits) <= 4, (heading, cell)
+    glossary = first_table(tables, "Glossary")
+    shown = {c for h, t in tables if h != "Glossary" for c in t.columns}
+    assert shown == set(glossary["column"])
+    for metric in analysis.METRICS:
+        label = f"{metric.label} {'↑' if metric.better == 'higher' else '↓'}"
+        if label in shown:
+            meaning = glossary.set_index("column").loc[label, "meaning"]
+            assert meaning.endswith(f"{metric.better} is better")
+
+
+def test_loo_across_k_agrees_with_the_stored_loo(sweep):
+    tables = markdown_tables(sweep["markdown"])
+    loo = [t for h, t in tables if "LOO across K" in h]
+    assert len(loo) == 2  # pymc_quick, seeds 0 and 1, each across K = 2, 3
+    results = pd.read_csv(sweep["folder"] / "runs" / "tutorial" / "results.csv")
+    for seed, table in enumerate(loo):
+        assert sorted(table["K"]) == ["2", "3"] and table["elpd_diff"].astype(float).max() == 0
+        for row in table.itertuples():
+            stored = results.loc[(results["backend"] == "pymc") & (results["seed"] == seed)
+                                 & (results["n_components"] == int(row.K)), "loo.elpd"]
+            assert float(row.elpd) == pytest.approx(stored.item(), rel=1e-3)
+
+
+def test_selection_accuracy_and_chosen_k(sweep):
+    accuracy = first_table(markdown_tables(sweep["markdown"]),
+                           "How often each criterion picks the true K")
+    assert set(accuracy["method"]) == {"em", "sklearn", "pymc_quick"}
+    assert (accuracy["true K"] == "3").all()
+    results = pd.read_csv(sweep["folder"] / "runs" / "tutorial" / "results.csv")
+    em = results[results["backend"] == "em"]
+    picks = [group.loc[group["bic"].idxmin(), "n_components"] for _, group in em.groupby("seed")]
+    hits = sum(int(k) == 3 for k in picks)
+    assert accuracy.set_index("method").loc["em", "BIC"] == f"{hits}/2"
+
+
+def test_sweep_prints_progress_one_line_per_run(sweep):
+    lines = re.findall(r"^\[gmmlab\] run (\d+) of (\d+) done \(.+\), elapsed \d.*$",
+                       sweep["progress"], flags=re.M)
+    assert sorted(int(i) for i, _ in lines) == list(range(1, 13))
+    assert {n for _, n in lines} == {"12"}
+    assert sweep["progress"].count("sweep finished") == 1
 
 
 @pytest.mark.parametrize("row, expected", [
     ({"status": "failed", "singular.backend_error": "SingularCovarianceError: Covariance of "
-      "component 1 became singular at initialisation: ..."}, "error at initialisation"),
+      "component 1 became singular at initialisation: ..."},
+     "failed: singular covariance at initialisation"),
     ({"status": "failed", "message": "SingularCovarianceError: Covariance of component 0 became "
-      "singular at iteration 8: smallest eigenvalue 1e-16"}, "error at iteration 8"),
+      "singular at iteration 8: smallest eigenvalue 1e-16"},
+     "failed: singular covariance at iteration 8"),
     ({"status": "failed", "singular.backend_error": "ValueError: ... ill-defined empirical "
-      "covariance ..."}, "error: ill-defined covariance"),
+      "covariance ..."}, "failed: ill-defined empirical covariance"),
+    ({"status": "failed", "message": "FileNotFoundError: no such file data.csv\nmore"},
+     "failed: FileNotFoundError: no such file data.csv"),
+    ({"status": "ok", "degenerate": True, "degeneracy_reason": "component 2 on 1 point"},
+     "degenerate: component 2 on 1 point"),
     ({"status": "singular", "singular.collapse.iteration": 7.0},
      "collapsed, stopped at iteration 7"),
     ({"status": "ok", "singular.n_resets": 3.0, "reg_covar": 0.0}, "re-seeded 3 time(s)"),
     ({"status": "ok", "reg_covar": 1e-3, "singular.min_eigenvalue": 1.2e-3, "backend": "em"},
      "held at the reg_covar floor"),
+    ({"status": "ok", "reg_covar": 1e-6, "singular.min_weight_n": 0.3324, "n_features": 2,
+      "backend": "sklearn_vb"}, "near-empty component (weight x N = 0.3324)"),
+    ({"status": "ok", "reg_covar": 1e-6, "singular.min_weight_n": 44.2, "n_features": 2,
+      "loglik": -2278.98, "backend": "sklearn"}, "local optimum (54.04 nats below the best seed)"),
+    ({"status": "ok", "reg_covar": 1e-6, "loglik": -2225.5, "backend": "sklearn"}, "converged"),
     ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue": 0.2, "backend": "pymc"},
      "posterior kept away by its prior"),
     ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 1e-4,
@@ -93,7 +236,22 @@ def test_report_references_existing_figures_and_has_the_right_tables(sweep):
     ({"status": "ok", "reg_covar": 1e-6, "singular.min_eigenvalue": 0.2, "backend": "sklearn"},
      "converged"),
 ])
-def test_singularity_outcome_phrases(row, expected):
-    from gmmlab.reports import outcome
+def test_outcome_rule(row, expected):
+    # the best seed of the local-optimum case is stretched_blobs' sklearn seed 1 (-2224.94)
+    assert analysis.outcome(pd.Series(row), best_loglik=-2224.94) == expected
 
-    assert outcome(pd.Series(row)) == expected
+
+@pytest.mark.parametrize("value, expected", [
+    (1000.0, "1000"), (3, "3"), (np.int64(12), "12"), (0.00438292, "0.004383"),
+    (4658.713, "4659"), (-6.077274, "-6.077"), (1.2e-11, "1.2e-11"), (-3.14159e-5, "-3.142e-5"),
+    (np.nan, "-"), (None, "-"), (True, "yes"), ("em", "em"), (2.5e7, "2.5e7"),
+])
+def test_format_number(value, expected):
+    assert analysis.format_number(value) == expected
+
+
+def test_spread_shows_each_seed_or_median_and_range():
+    assert analysis.spread([2.0, 1.5], [1, 0]) == "1.5 / 2"
+    assert analysis.spread([1.0, np.nan], [0, 1]) == "1"
+    assert analysis.spread([4.0, 1.0, 3.0, 2.0], [0, 1, 2, 3]) == "2.5 (1 to 4)"
+    assert analysis.spread([], []) == "-"

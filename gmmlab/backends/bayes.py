@@ -273,6 +273,7 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     add_log_likelihood(idata, X)
     sampling_seconds = time.perf_counter() - started - compile_seconds
     summary = summarise_posterior(idata, X, relabel)
+    add_relabelled_posterior(idata, summary["draws"])
     diagnostics = summary.pop("diagnostics") | {
         "sampling_seconds": sampling_seconds, "compile_seconds": compile_seconds,
         "sampler_seconds": sampler_seconds,
@@ -321,7 +322,7 @@ def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_
     began = time.perf_counter()
     idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
                           cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          progress_bar=False)
+                          progress_bar=show_progress())
     return idata, compile_seconds, time.perf_counter() - began
 
 
@@ -356,7 +357,7 @@ def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, t
     began = time.perf_counter()
     idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
                           cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          progress_bar=False)
+                          progress_bar=show_progress())
     return idata, compile_seconds, time.perf_counter() - began
 
 
@@ -390,8 +391,8 @@ def _sample_pymc(X, structure, initvals, seed, *, chains, tune, draws, target_ac
         began = time.perf_counter()
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
                           target_accept=target_accept, random_seed=seed, nuts_sampler="pymc",
-                          initvals=initvals, progressbar=False, compute_convergence_checks=False,
-                          discard_tuned_samples=False,
+                          initvals=initvals, progressbar=show_progress(),
+                          compute_convergence_checks=False, discard_tuned_samples=False,
                           nuts={"max_treedepth": max_treedepth,
                                 "early_max_treedepth": min(8, max_treedepth)})
     seconds = time.perf_counter() - began
@@ -457,6 +458,31 @@ def pointwise_log_likelihood(X, weights, means, covariances):
                               )[:, :, None] - 0.5 * np.sum(whitened**2, axis=3)
         out[part] = logsumexp(log_components, axis=1)
     return out
+
+
+def show_progress():
+    """A sampler shows its progress bar only to a person watching: stderr is a terminal and
+    this is the main process (a joblib or submitit worker of a sweep would interleave bars;
+    the sweep prints one line per finished run instead)."""
+    import multiprocessing
+    import sys
+
+    return sys.stderr.isatty() and multiprocessing.parent_process() is None
+
+
+def add_relabelled_posterior(idata, draws):
+    """The ``relabelled_posterior`` group (chain, draw, ...): the weights and means after
+    relabelling, stored with the draws so reports show the relabelled trace without redoing it.
+    draws: summarise_posterior's relabelled draws, shape (chain x draw, ...)."""
+    import xarray as xr
+
+    posterior = idata["posterior"]
+    chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    idata["relabelled_posterior"] = xr.DataTree(xr.Dataset(
+        {name: (posterior[name].dims, draws[name].reshape((chains, n_draws)
+                                                          + draws[name].shape[1:]))
+         for name in ("weights", "means")},
+        coords={dim: posterior[dim].to_numpy() for dim in ("chain", "draw")}))
 
 
 def sampler_statistics(idata):

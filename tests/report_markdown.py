@@ -1,0 +1,37 @@
+"""Reading a report.md back: its tables under their headings, its images (for the report
+tests)."""
+
+import re
+
+import pandas as pd
+
+
+def markdown_tables(markdown):
+    """Every Markdown table with the heading above it: list of (heading, DataFrame of the cells'
+    text, bold kept as **...**)."""
+    tables, heading, lines = [], None, markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("#"):
+            heading = lines[i].lstrip("# ")
+        if lines[i].startswith("| ") and i + 1 < len(lines) and lines[i + 1].startswith("| ---"):
+            header = [c.strip() for c in lines[i].strip().strip("|").split(" | ")]
+            rows = []
+            i += 2
+            while i < len(lines) and lines[i].startswith("| "):
+                rows.append([c.strip() for c in lines[i].strip().strip("|").split(" | ")])
+                i += 1
+            tables.append((heading, pd.DataFrame(rows, columns=header)))
+            continue
+        i += 1
+    return tables
+
+
+def first_table(tables, heading):
+    """The first table under ``heading``."""
+    return next(table for h, table in tables if h == heading)
+
+
+def images(markdown):
+    """The image files a report.md shows, in order."""
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)

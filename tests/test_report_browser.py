@@ -1,0 +1,66 @@
+"""The committed HTML reports in a real browser (headless Chromium, 1280 px wide): no table
+wider than the page, every image loads. Skipped, saying so, where Chromium is not installed.
+
+By hand: ``python -m pytest tests/test_report_browser.py -rP`` prints each page's figures.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPORTS = sorted((Path(__file__).parents[1] / "experiments").glob("*/report/report.html"))
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(name)), None)
+# After the page and its images have loaded: the page width, the tables sticking out of it,
+# the images that failed, as JSON in <pre id="layout-check">.
+CHECK = """<script>
+window.addEventListener("load", () => {
+  const width = document.documentElement.clientWidth;
+  const tables = [...document.querySelectorAll("table")];
+  const wide = tables.filter(t => t.getBoundingClientRect().right > width + 0.5)
+    .map(t => Math.round(t.getBoundingClientRect().width));
+  const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0)
+    .map(i => i.getAttribute("src"));
+  const result = {width, scroll: document.documentElement.scrollWidth, tables: tables.length,
+                  images: document.images.length, wide, broken};
+  const pre = document.createElement("pre");
+  pre.id = "layout-check";
+  pre.textContent = JSON.stringify(result);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def layout(page):
+    """Chromium's measurements of ``page`` at 1280 x 1800 px (the dict CHECK writes)."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "page.html"
+        text = page.read_text().replace(
+            "<head>", f'<head><base href="{page.parent.resolve().as_uri()}/">', 1)
+        copy.write_text(text.replace("</body>", CHECK + "</body>"))
+        done = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={Path(folder) / 'profile'}",
+             "--allow-file-access-from-files", "--window-size=1280,1800",
+             "--virtual-time-budget=15000", "--dump-dom", copy.as_uri()],
+            capture_output=True, text=True, timeout=180)
+    found = re.search(r'<pre id="layout-check">(.*?)</pre>', done.stdout, flags=re.S)
+    assert found, f"Chromium gave no measurements for {page}: {done.stderr[-2000:]}"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+@pytest.mark.parametrize("page", REPORTS, ids=[p.parent.parent.name for p in REPORTS])
+def test_report_fits_the_page_and_every_image_loads(page):
+    measured = layout(page)
+    print(page, measured)
+    assert measured["width"] >= 1200  # the 1280 px window, less a scroll bar
+    assert measured["images"] == len(re.findall(r"<img ", page.read_text()))
+    assert measured["broken"] == []
+    assert measured["wide"] == [] and measured["scroll"] <= measured["width"]
