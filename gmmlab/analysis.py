@@ -1,5 +1,5 @@
 """Interpreting runs: what each fit ended in, how the methods rank, how often a criterion picks
-the true K. Reads the results table (one row per run, ``gmmlab.results.load_results``); the
+the true K. Reads the results table (one row per run, ``gmmlab.results.readable_results``); the
 report writer only lays these out.
 
 One outcome rule serves every report (the singularity study's included)::

@@ -23,7 +23,7 @@ import pandas as pd
 from gmmlab import analysis, plots
 from gmmlab.analysis import METRIC, METRICS, format_number
 from gmmlab.job import IDATA_FILE, load_spec_dataset
-from gmmlab.results import load_results
+from gmmlab.results import readable_results
 
 MAX_HISTORIES = 12
 # Figure files (.png) by what they show: a rerun that changes one figure changes one file.
@@ -88,7 +88,7 @@ def load_table(source):
     """(results table, folder of the run directories) from a sweep directory or a table."""
     source = Path(source)
     if source.is_dir():
-        table = load_results(source)
+        table = readable_results(source)
     elif source.suffix == ".parquet":
         table = pd.read_parquet(source)
     elif source.suffix == ".csv":

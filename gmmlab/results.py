@@ -222,13 +222,20 @@ def load_results(sweep_dir):
     return table, unreadable
 
 
-def collect(sweep_dir):
-    """Write results.csv and results.parquet in ``sweep_dir``; return the table. Unreadable
-    result files are named on stderr and left out."""
+def readable_results(sweep_dir):
+    """:func:`load_results`'s table, the unreadable result files named on stderr and counted
+    in ``table.attrs["unreadable"]``."""
     table, unreadable = load_results(sweep_dir)
     for error in unreadable:
         print(f"[gmmlab] unreadable, left out (resume reruns it): {error}", file=sys.stderr)
     table.attrs["unreadable"] = len(unreadable)
+    return table
+
+
+def collect(sweep_dir):
+    """Write results.csv and results.parquet in ``sweep_dir``; return the table. Unreadable
+    result files are named on stderr and left out."""
+    table = readable_results(sweep_dir)
     write_table(table, Path(sweep_dir))
     return table
 
