@@ -19,7 +19,7 @@ LOCAL_OPTIMUM_GAP = 1.0
 # A draw's smallest covariance eigenvalue, relative to the data variance, this close to zero
 # counts as near a collapse.
 COLLAPSE_NEAR = 1e-3
-CRITERIA = ["bic", "aic", "icl", "loo.looic"]
+CRITERIA = ["bic", "aic", "icl", "icl_entropy", "loo.looic"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,8 +317,23 @@ def chosen_k(summary, criteria):
 
 
 def criterion_label(criterion):
-    """'loo.looic' -> 'LOOIC', 'bic' -> 'BIC'."""
-    return criterion.split(".")[-1].upper()
+    """'loo.looic' -> 'LOOIC', 'bic' -> 'BIC', 'icl_entropy' -> 'ICL (entropy)'."""
+    return {"icl_entropy": "ICL (entropy)"}.get(criterion, criterion.split(".")[-1].upper())
+
+
+def with_icl_forms(table):
+    """The table with ``icl`` (MAP labels) and ``icl_entropy`` as today's records have them:
+    records written before the MAP form hold the entropy form under ``icl``; it moves to
+    ``icl_entropy`` and their MAP ICL is missing."""
+    if "icl" not in table:
+        return table
+    table = table.copy()
+    if "icl_entropy" not in table:
+        table["icl_entropy"] = np.nan
+    before = table["icl_entropy"].isna() & table["icl"].notna()
+    table.loc[before, "icl_entropy"] = table.loc[before, "icl"]
+    table.loc[before, "icl"] = np.nan
+    return table
 
 
 def selection_accuracy(table):

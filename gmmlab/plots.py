@@ -7,6 +7,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from gmmlab import analysis  # noqa: E402
+
 
 def plot_dataset(dataset, ax=None, bins=30):
     """1-D: histogram (stacked by true label when known); 2-D: scatter coloured by true label.
@@ -156,7 +158,7 @@ def plot_criteria_vs_k(summary, criteria, order):
                     color=_colour(variant))
         ax.set_xlabel("K")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{criterion.split('.')[-1].upper()} (lower is better; * = chosen)")
+        ax.set_title(f"{analysis.criterion_label(criterion)} (lower is better; * = chosen)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     rows_of_legend = -(-len(labels) // 4)

@@ -60,8 +60,10 @@ GLOSSARY = {
     "run": "the run's folder in the sweep directory",
     "BIC": "Bayesian information criterion, -2 log L + p log N (lower is better); in the "
            "'K chosen' table, the K it picks",
-    "AIC": "-2 log L + 2p (lower is better)", "ICL": "BIC + 2 x entropy of the "
-           "responsibilities (lower is better)",
+    "AIC": "-2 log L + 2p (lower is better)",
+    "ICL": "integrated completed likelihood, BIC - 2 sum_n log max_k r_nk: the MAP labels' "
+           "complete-data likelihood (Biernacki et al. 2000, mclust's icl; lower is better)",
+    "ICL (entropy)": "BIC + 2 x entropy of the responsibilities (lower is better)",
     "LOOIC": "-2 x PSIS-LOO elpd of the PyMC posterior (lower is better)",
     "elpd": "PSIS-LOO expected log pointwise predictive density (higher is better)",
     "p": "PSIS-LOO effective number of parameters", "elpd_diff": "elpd minus the best K's (<= 0)",
@@ -98,7 +100,7 @@ def load_table(source):
     for column, fallback in (("variant", "backend"), ("data_setting", "dataset")):
         if column not in table:
             table[column] = table[fallback]
-    return table, source if source.is_dir() else source.parent
+    return analysis.with_icl_forms(table), source if source.is_dir() else source.parent
 
 
 def slug(text):
