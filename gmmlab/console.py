@@ -3,7 +3,7 @@
 
 A known error (bad input: a file, a column, a key, a value) prints one paragraph naming the
 culprit and what is expected, and exits with 1. An unexpected one prints a short message and
-the file where the full traceback was written, and exits with 1. Ctrl-C stops with 130 and says
+the file where the full traceback was written, and exits with 1. Ctrl-C stops with 1 and says
 how to resume. No traceback reaches the user.
 """
 

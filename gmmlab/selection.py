@@ -344,9 +344,16 @@ def load_data(source, columns=None):
 
 
 def main(argv=None):
+    """Console entry point ``gmmlab-select`` (errors explained by gmmlab.console)."""
+    from gmmlab.console import run_command
+
+    run_command("gmmlab-select", select_command, argv)
+
+
+def select_command(argv=None):
     """``gmmlab-select DATA``: the BIC / ICL table of a data set and the models it chooses."""
     parser = argparse.ArgumentParser(
-        prog="gmmlab-select", description=main.__doc__.split(":")[1].strip())
+        prog="gmmlab-select", description=select_command.__doc__.split(":")[1].strip())
     parser.add_argument("data", help="a data set name (e.g. faithful) or a CSV file")
     parser.add_argument("--columns", nargs="+", help="CSV columns to use (default: numeric)")
     parser.add_argument("-k", "--n-components", type=_parse_ks, default=list(range(1, 10)),
@@ -361,19 +368,13 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=3, help="models listed (default 3)")
     parser.add_argument("-o", "--output", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
-    try:
-        X = load_data(args.data, args.columns)
-        result = select(X, args.n_components,
-                        "all" if args.models == ["all"] else args.models, args.criterion,
-                        args.n_init, args.seed, args.n_jobs)
-    except (ValueError, KeyError, OSError) as error:
-        print(f"gmmlab-select: error: {error}", file=sys.stderr)
-        return 1
+    X = load_data(args.data, args.columns)
+    result = select(X, args.n_components, "all" if args.models == ["all"] else args.models,
+                    args.criterion, args.n_init, args.seed, args.n_jobs)
     print(result.summary(args.top))
     if args.output:
         result.table.to_csv(args.output, index=False)
         print(f"\ntable written to {args.output}")
-    return 0
 
 
 if __name__ == "__main__":
