@@ -25,6 +25,8 @@ quadratic features phi(x) = (x_i x_j)_{i <= j}, which turn both the E-step's qua
 the M-step's scatter matrices into one (N, D (D + 1) / 2) x (., K) product each.
 """
 
+from functools import cache
+
 import numpy as np
 from scipy import linalg
 
@@ -112,6 +114,12 @@ def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type, previous=N
     return nk, means, covariances
 
 
+@cache
+def upper_triangle(n_features):
+    """Row and column indices of the upper triangle (i <= j), the order of phi(x) and vech2."""
+    return np.triu_indices(n_features)
+
+
 def quadratic_features(X):
     """phi(x) = (x_i x_j)_{i <= j} of a block of samples, as columns: (D (D + 1) / 2, N).
 
@@ -138,7 +146,7 @@ def _covariances_full(X, resp, nk, reg_covar):
     """
     N, D = X.shape
     centre = X.mean(axis=0)
-    rows, cols = np.triu_indices(D)
+    rows, cols = upper_triangle(D)
     scatter = np.zeros((len(rows), resp.shape[1]))
     first = np.zeros((D, resp.shape[1]))
     for block in sample_blocks(N, len(rows)):
@@ -405,18 +413,14 @@ def precisions_cholesky(covariances, covariance_type):
     """Cholesky factors of the precisions, from covariances assumed positive definite.
 
     full / tied: Sigma = L L^T (lower) and U = L^{-T}, so that P = Sigma^{-1} = U U^T;
-    diag / spherical: 1 / sqrt(sigma^2). Never forms an inverse or a determinant.
+    diag / spherical: 1 / sqrt(sigma^2). Inverts only the triangular factors (batched).
     """
     form = storage(covariance_type)
     if form in ("full", "tied"):
         stacked = np.atleast_3d(covariances) if form == "full" else covariances[None]
-        factors = np.empty_like(stacked)
-        for k, covariance in enumerate(stacked):
-            lower = linalg.cholesky(covariance, lower=True)
-            inverse, info = linalg.lapack.dtrtri(lower, lower=1)  # L^{-1}, triangular
-            if info != 0:
-                raise np.linalg.LinAlgError(f"singular Cholesky factor (dtrtri info {info})")
-            factors[k] = inverse.T
+        lower = np.linalg.cholesky(stacked)  # raises LinAlgError unless positive definite
+        # L^{-1} is lower triangular; zero the rounding the general inverse leaves above
+        factors = np.swapaxes(np.tril(np.linalg.inv(lower)), -1, -2)
         return factors if form == "full" else factors[0]
     return 1.0 / np.sqrt(covariances)
 
@@ -499,7 +503,7 @@ def _mahalanobis_full(X, means, precisions_chol):
     """(x - mu_k)^T P_k (x - mu_k) = vech2(P_k) . phi(x) - 2 (P_k mu_k) . x + mu_k^T P_k mu_k."""
     D = X.shape[1]
     precisions = precisions_from_cholesky(precisions_chol, "full")
-    rows, cols = np.triu_indices(D)
+    rows, cols = upper_triangle(D)
     quadratic = precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)
     linear = np.einsum("kde,ke->kd", precisions, means)
     distances = quadratic @ quadratic_features(X) - 2 * linear @ X.T
