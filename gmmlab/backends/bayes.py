@@ -53,6 +53,15 @@ LIKELIHOODS = ("marginal", "mixture")
 RELABEL = ("pivot", "stephens")
 COVARIANCE_PRIORS = ("lkj", "inverse_wishart")
 DENSITIES = ("auto", "numba", "pytensor")
+# nutpie's chains start at the EM fit jittered by U(-START_JITTER, START_JITTER) in every
+# unconstrained coordinate. PyMC's jitter, U(-1, 1), multiplies a gap between ordered means or a
+# weight ratio by up to e: on tutorial_1d (K = 3) 1 chain in 4 then stuck, in 1 fit in 8 at
+# 4 x (1000 + 1000) and 3 in 8 at 4 x (250 + 250), in a minor mode (weights 0.7 / 0.2 / 0.1,
+# R-hat 1.53); at 0.25, none of the same 16 fits did, and Old Faithful's 8 were as before.
+START_JITTER = 0.25
+# nutpie's mass-matrix adaptation: a diagonal plus a low-rank correction from the leading
+# directions of the draws and their gradients, or the diagonal alone.
+MASS_MATRICES = ("low_rank", "diag")
 MAX_TREEDEPTH = 10  # the NUTS default of PyMC and nutpie
 STARTS = ("em", "quantiles")
 OBSERVATION_DIM = "obs"  # ArviZ 1.x reserves "sample"
@@ -207,13 +216,14 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
              target_accept=0.9, max_treedepth=MAX_TREEDEPTH, cores=None, ordered=True,
              relabel="pivot", start="em", advi_iterations=20_000, advi_learning_rate=0.01,
              alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0,
-             density="auto"):
+             density="auto", mass_matrix="low_rank"):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
     sampler: 'nutpie' or 'pymc' (NUTS); likelihood: 'marginal' or 'mixture' (module
     docstring). cores: chains run at once (nutpie: threads, PyMC: processes); None, all CPUs.
-    start: where the chains begin (then jittered by U(-1, 1) in the unconstrained space): 'em',
-    the weights and means of an EM fit (5 k-means starts), sorted along the first feature; or
+    start: where the chains begin (nutpie: then jittered by U(-0.25, 0.25) in the
+    unconstrained space, :data:`START_JITTER`; PyMC's sampler: its own U(-1, 1)): 'em', the
+    weights and means of an EM fit (5 k-means starts), sorted along the first feature; or
     'quantiles', means at evenly spread quantiles of the first feature. Started far from the
     data's modes, a chain can stick in a poor mode (seen on Old Faithful: R-hat 2.2).
     ``reg_covar`` only regularises that EM fit; the posterior has no such floor.
@@ -228,12 +238,17 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     once cached), for NUTS by nutpie on the marginal likelihood, LKJ prior, ordered means;
     'pytensor', compiled from the PyMC model; 'auto' (the default), 'numba' where it applies.
     The diagnostics record which ran.
+    mass_matrix: nutpie's adaptation, 'low_rank' (the default: diagonal plus a low-rank
+    correction, which follows the correlations between means, weights and covariance
+    factors; ``python -m gmmlab.bench_bayes`` compares it with 'diag') or 'diag'. PyMC's
+    sampler adapts a diagonal one whatever this says.
     """
     check_choice("inference", inference, INFERENCE)
     check_choice("sampler", sampler, SAMPLERS)
     check_choice("relabel", relabel, RELABEL)
     check_choice("start", start, STARTS)
     check_choice("density", density, DENSITIES)
+    check_choice("mass_matrix", mass_matrix, MASS_MATRICES)
     hand_written = (inference == "nuts" and sampler == "nutpie" and likelihood == "marginal"
                     and covariance_prior == "lkj" and ordered)
     if density == "numba" and not hand_written:
@@ -261,11 +276,13 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
         elif density == "numba":
             idata, compile_seconds, sampler_seconds = _sample_hand_written(
                 X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
-                target_accept=target_accept, maxdepth=max_treedepth, cores=cores)
+                target_accept=target_accept, maxdepth=max_treedepth, cores=cores,
+                adaptation=mass_matrix)
         elif sampler == "nutpie":
             idata, compile_seconds, sampler_seconds = _sample_nutpie(
                 X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
-                target_accept=target_accept, maxdepth=max_treedepth, cores=cores)
+                target_accept=target_accept, maxdepth=max_treedepth, cores=cores,
+                adaptation=mass_matrix)
         else:
             idata, compile_seconds, sampler_seconds = _sample_pymc(
                 X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
@@ -278,7 +295,9 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
         "sampling_seconds": sampling_seconds, "compile_seconds": compile_seconds,
         "sampler_seconds": sampler_seconds,
         "inference": inference, "sampler": sampler if inference == "nuts" else None,
-        "density": density if inference == "nuts" else None, "ordered": ordered} | (
+        "density": density if inference == "nuts" else None, "ordered": ordered,
+        "mass_matrix": mass_matrix if inference == "nuts" and sampler == "nutpie" else
+        "diag" if inference == "nuts" else None} | (
             sampler_statistics(idata) if inference == "nuts" else {})
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
@@ -311,7 +330,7 @@ def compiled_nutpie_model(X, structure):
 
 
 def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
-                   maxdepth, cores):
+                   maxdepth, cores, adaptation):
     """nutpie's NUTS from jittered starts at ``initvals``; (DataTree, compile seconds,
     sampler seconds)."""
     import nutpie
@@ -322,12 +341,12 @@ def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_
     began = time.perf_counter()
     idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
                           cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          progress_bar=show_progress())
+                          adaptation=adaptation, progress_bar=show_progress())
     return idata, compile_seconds, time.perf_counter() - began
 
 
 def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
-                         maxdepth, cores):
+                         maxdepth, cores, adaptation):
     """nutpie's NUTS on the hand-written posterior (:mod:`gmmlab.backends.mixture_posterior`)
     from jittered starts at ``initvals``; (DataTree, compile seconds: importing that module,
     which compiles its callbacks or loads them from Numba's cache, 0 once imported; sampler
@@ -350,26 +369,26 @@ def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, t
                              initvals.get("mu_rest", np.tile(X.mean(axis=0)[1:], (K, 1)))])
 
     def start(chain_seed):
-        return mixture_posterior.unconstrained_start(data, weights, means,
+        return mixture_posterior.unconstrained_start(data, weights, means, START_JITTER,
                                                      np.random.default_rng(chain_seed))
 
     compiled = mixture_posterior.compile_model(X, K, covariance_type, start, **priors)
     began = time.perf_counter()
     idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
                           cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          progress_bar=show_progress())
+                          adaptation=adaptation, progress_bar=show_progress())
     return idata, compile_seconds, time.perf_counter() - began
 
 
 def _initial_point_function(model, initvals):
     """seed -> the flat unconstrained start nutpie expects (free variables in model order),
-    at ``initvals`` (other variables at their support points), jittered by U(-1, 1). nutpie's
-    own start drops ``initvals`` and puts ordered means at -inf."""
+    at ``initvals`` (other variables at their support points), jittered by
+    U(-START_JITTER, START_JITTER). nutpie's own start drops ``initvals`` and puts ordered
+    means at -inf."""
     from pymc.initial_point import make_initial_point_fn
 
     point_function = make_initial_point_fn(model=model, overrides=initvals,
-                                           jitter_rvs=set(model.free_RVs),
-                                           return_transformed=True)
+                                           jitter_rvs=set(), return_transformed=True)
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     lock = threading.Lock()  # nutpie's chains call it from threads; a PyTensor function is
     # not thread-safe (unlocked, concurrent calls made some starts fail at random)
@@ -377,7 +396,9 @@ def _initial_point_function(model, initvals):
     def initial_point(seed):
         with lock:
             point = point_function(seed)
-        return np.concatenate([np.ravel(point[name]) for name in names]).astype(float)
+        flat = np.concatenate([np.ravel(point[name]) for name in names]).astype(float)
+        return flat + np.random.default_rng(seed).uniform(-START_JITTER, START_JITTER,
+                                                          size=flat.size)
 
     return initial_point
 

@@ -433,10 +433,10 @@ with _llvm_optimisation(3):
         _expand_callback)
 
 
-def unconstrained_start(data, weights, means, rng):
+def unconstrained_start(data, weights, means, jitter, rng):
     """theta at the given weights (K,) and means (K, D) (ordered along the first feature),
-    standard deviations at their prior scale, correlations zero; jittered by U(-1, 1) in every
-    coordinate, as PyMC jitters its starts."""
+    standard deviations at their prior scale, correlations zero; jittered by
+    U(-jitter, jitter) in every coordinate."""
     K, D, code = int(data[0]), int(data[1]), int(data[2])
     log_scales = np.log(data[HEADER + 2 * D:HEADER + 3 * D])
     gaps = np.maximum(np.diff(means[:, 0]), 1e-8 * (1 + np.abs(means[1:, 0])))
@@ -445,7 +445,7 @@ def unconstrained_start(data, weights, means, rng):
                   SPHERICAL: np.full(K, log_scales[0])}[code]
     theta = np.concatenate([np.log(weights[:-1] / weights[-1]), means[:1, 0], np.log(gaps),
                             np.ravel(means[:, 1:]), covariance])
-    return theta + rng.uniform(-1, 1, size=theta.size)
+    return theta + rng.uniform(-jitter, jitter, size=theta.size)
 
 
 def compile_model(X, n_components, covariance_type, start, **priors):
