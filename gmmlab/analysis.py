@@ -295,10 +295,52 @@ def criteria_present(rows):
     return [c for c in CRITERIA if c in ok and ok[c].notna().any()]
 
 
+def chosen(rows):
+    """Runs a criterion may choose: fitted and not degenerate (a component on tied values,
+    with fewer than D + 1 points, or at the reg_covar floor; gmmlab.metrics.degeneracy)."""
+    ok = fitted(rows)
+    if "degenerate" not in ok:
+        return ok
+    return ok[~ok["degenerate"].fillna(False).astype(bool)]
+
+
+def model_table(rows):
+    """The covariance models x K of one backend's runs on one data setting, in the shape of
+    ``gmmlab.select``'s table: one row per mclust model name (for the data's dimension) and K,
+    the best run by train log-likelihood among those not degenerate, columns ``model,
+    n_components, loglik, n_parameters, bic, icl, status`` ('ok', 'degenerate' when every run
+    of the cell is, 'failed' when none fitted) and ``reason``."""
+    from gmmlab.gaussian import MCLUST_MODELS, mclust_name
+
+    lines = []
+    models = rows.assign(model=[mclust_name(c, int(d)) for c, d in zip(
+        rows["covariance_type"], rows["n_features"].fillna(2), strict=True)])
+    for (model, k), cell in models.groupby(["model", "n_components"], sort=False):
+        ok, sound = fitted(cell), chosen(cell)
+        line = {"model": model, "n_components": int(k)}
+        if not sound.empty:
+            best = sound.loc[sound["loglik"].idxmax()]
+            line |= {"status": "ok", "reason": None}
+        elif not ok.empty:
+            best = ok.loc[ok["loglik"].idxmax()]
+            line |= {"status": "degenerate", "reason": best.get("degeneracy_reason")}
+        else:
+            best = cell.iloc[0]
+            line |= {"status": "failed", "reason": failure_reason(best)}
+        fitted_values = line["status"] != "failed"
+        lines.append(line | {column: best[column] if fitted_values else np.nan for column in
+                             ("loglik", "bic", "icl")} | {
+                     "n_parameters": best.get("n_params", np.nan)})
+    order = {model: i for i, model in enumerate(("E", "V") + MCLUST_MODELS)}
+    return pd.DataFrame(lines).sort_values(["model", "n_components"], key=lambda c: c.map(
+        order) if c.name == "model" else c).reset_index(drop=True)
+
+
 def criteria_summary(rows):
-    """Mean criteria per method and K over fitted runs, and the criteria present."""
+    """Mean criteria per method and K over the runs a criterion may choose (:func:`chosen`),
+    and the criteria present."""
     present = criteria_present(rows)
-    return fitted(rows).groupby(["variant", "n_components"])[present].mean().reset_index(), \
+    return chosen(rows).groupby(["variant", "n_components"])[present].mean().reset_index(), \
         present
 
 

@@ -84,6 +84,20 @@ def shares_one_covariance(covariance_type):
     return set(_model(covariance_type)) <= {"E", "I"}
 
 
+def model_formula(model):
+    """Sigma_k of an mclust model name, e.g. 'VVE' -> 'lambda_k D A_k D^T'; 'E' and 'V' (1-D)
+    -> 'sigma^2', 'sigma_k^2'."""
+    if model in ("E", "V"):
+        return "sigma^2" if model == "E" else "sigma_k^2"
+    volume, shape, orientation = ("lambda" + "_k" * (model[0] == "V"),
+                                  {"E": "A", "V": "A_k", "I": ""}[model[1]],
+                                  {"E": "D", "V": "D_k", "I": ""}[model[2]])
+    if not shape:
+        return f"{volume} I"
+    return f"{volume} {orientation} {shape} {orientation}^T" if orientation else \
+        f"{volume} {shape}"
+
+
 def _model(covariance_type):
     """mclust's three-letter model of a covariance type, in any dimension (see mclust_name)."""
     model = MCLUST_NAMES.get(covariance_type, covariance_type)

@@ -51,9 +51,18 @@ def _colour(label):
 
 
 def _line_styles(labels):
-    """A backend's colour for each label; its second and third variants dashed and dotted."""
-    return {label: ("-", "--", "-.")[[_colour(w) for w in labels[:i]].count(_colour(label)) % 3]
-            for i, label in enumerate(labels)}
+    """(colour, line style) of each label: its backend's colour, a backend's second and third
+    variants dashed and dotted; a backend with more than three variants (e.g. fourteen
+    covariance models) gives each its own colour of tab20 instead, solid and dashed in turn."""
+    by_colour = {}
+    for label in labels:
+        by_colour.setdefault(_colour(label), []).append(label)
+    styles = {}
+    for colour, group in by_colour.items():
+        for i, label in enumerate(group):
+            styles[label] = (colour, ("-", "--", "-.")[i]) if len(group) <= 3 else (
+                plt.cm.tab20(i % 20), ("-", "--")[i // 10 % 2])
+    return styles
 
 
 def plot_fitted_densities(dataset, fits, name=None):
@@ -75,9 +84,9 @@ def plot_fitted_densities(dataset, fits, name=None):
         grid = np.linspace(X.min() - X.std(), X.max() + X.std(), 400)[:, None]
         styles = _line_styles([label for label, *_ in fits])
         for label, weights, means, covariances in fits:
-            colour = _colour(label)
+            colour, linestyle = styles[label]
             ax.plot(grid, np.exp(log_likelihood_per_sample(grid, weights, means, covariances)),
-                    color=colour, linestyle=styles[label], label=label)
+                    color=colour, linestyle=linestyle, label=label)
             for w, m, c in zip(weights, means, covariances, strict=True):
                 density = w * np.exp(-0.5 * (grid[:, 0] - m[0]) ** 2 / c[0, 0]) / np.sqrt(
                     2 * np.pi * c[0, 0])
@@ -144,6 +153,7 @@ def plot_criteria_vs_k(summary, criteria, order):
     """
     variants = [v for v in order if v in set(summary["variant"])]
     styles = _line_styles(variants)
+    legend_columns = 4 if len(variants) <= 8 else 3
     fig, axes = plt.subplots(1, len(criteria), figsize=(4 * len(criteria), 4), squeeze=False)
     for ax, criterion in zip(axes[0], criteria, strict=True):
         for variant in variants:
@@ -151,17 +161,19 @@ def plot_criteria_vs_k(summary, criteria, order):
             rows = rows.dropna(subset=[criterion]).sort_values("n_components")
             if rows.empty:
                 continue
-            ax.plot(rows["n_components"], rows[criterion], marker="o", color=_colour(variant),
-                    linestyle=styles[variant], label=variant)
+            colour, linestyle = styles[variant]
+            ax.plot(rows["n_components"], rows[criterion], marker="o", color=colour,
+                    linestyle=linestyle, label=variant)
             best = rows.loc[rows[criterion].idxmin()]
             ax.plot(best["n_components"], best[criterion], marker="*", markersize=16,
-                    color=_colour(variant))
+                    color=colour)
         ax.set_xlabel("K")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{analysis.criterion_label(criterion)} (lower is better; * = chosen)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
-    rows_of_legend = -(-len(labels) // 4)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), legend_columns),
+               frameon=False)
+    rows_of_legend = -(-len(labels) // legend_columns)
     fig.tight_layout(rect=(0, 0.07 * rows_of_legend, 1, 1))
     return fig
 

@@ -20,7 +20,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from gmmlab import analysis, plots
+from gmmlab import analysis, gaussian, plots
 from gmmlab.analysis import METRIC, METRICS, format_number
 from gmmlab.job import IDATA_FILE, load_spec_dataset
 from gmmlab.results import readable_results
@@ -83,6 +83,13 @@ GLOSSARY = {
     "min weight x N": "smallest component weight times N (expected points in it)",
     "collapse at": "iteration where the EM stopped at a collapse",
     "resets": "components re-seeded after a collapse",
+    "model,K": "mclust's covariance model name and the number of components",
+    "BIC - best": "BIC minus the lowest BIC of the table (0 for the chosen cell)",
+    "train log-likelihood": "log-likelihood of the training points (total, nats)",
+    "free parameters": "free parameters of the model at that K (as mclust counts them)",
+    **{model: f"BIC of covariance model {model}, Sigma_k = {gaussian.model_formula(model)} "
+              "(volume lambda, shape A, orientation D; _k varies between components)"
+       for model in ("E", "V") + gaussian.MCLUST_MODELS},
 }
 
 
@@ -282,12 +289,63 @@ def add_setting_section(report, name, rows, base):
             chosen = analysis.chosen_k(summary, present).set_index("method")
             report.table(chosen.reindex([m for m in order if m in chosen.index]).reset_index())
         add_loo_comparison(report, name, rows, base)
+    for backend, runs in rows.groupby("backend", sort=False):
+        if runs["covariance_type"].nunique() > 1 and runs["n_components"].nunique() > 1:
+            add_model_choice(report, name, backend, runs)
     k = analysis.main_k(rows)
     add_fit_figures(report, name, rows, base, k)
     pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
     if not pymc.empty:
         add_pymc_section(report, name, rows, base, k)
     add_outcome_section(report, name, rows)
+
+
+def add_model_choice(report, name, backend, rows):
+    """The covariance model and K each criterion chooses over a backend's models x K, as
+    ``gmmlab.select`` ranks them (degenerate cells never chosen), its top three and the BIC of
+    every cell."""
+    from gmmlab.selection import SelectionResult
+
+    table = analysis.model_table(rows)
+    result = SelectionResult(table, "bic", int(rows["n_samples"].iloc[0]),
+                             int(rows["n_features"].iloc[0]), np.nan)
+    models = table["model"].unique()
+    report.heading(f"{name}: covariance model and K chosen ({backend})", 3)
+    ks = sorted(table["n_components"].unique())
+    set_aside = table[table["status"] != "ok"]
+    sentences = []
+    for criterion in ("bic", "icl"):
+        top = result.best(3, criterion)
+        if top.empty:
+            continue
+        first = top.iloc[0]
+        sentences.append(
+            f"{criterion.upper()} chooses {first['model']},{first['n_components']} "
+            f"(BIC {first['bic']:.3f}, ICL {first['icl']:.3f}).")
+    report.paragraph(
+        f"Over {len(models)} covariance models x K = {ks[0]}..{ks[-1]} "
+        f"({len(table)} cells, lower is better): " + " ".join(sentences)
+        + (f" {len(set_aside)} {'cell is' if len(set_aside) == 1 else 'cells are'} set "
+           "aside, never chosen: "
+           + ", ".join(f"{r.model},{r.n_components}" for r in set_aside.itertuples())
+           + " (the reasons are in the outcome table)." if len(set_aside) else
+           " No cell is degenerate."))
+    top = result.best(3, "bic")
+    report.paragraph("The three lowest BIC (three decimals, as mclust prints them):")
+    decimals = "{:.3f}".format
+    report.table(pd.DataFrame({
+        "model,K": top["model"] + "," + top["n_components"].astype(str),
+        "BIC ↓": top["bic"].map(decimals),
+        "BIC - best": (top["bic"] - top["bic"].iloc[0]).map(decimals),
+        "ICL": top["icl"].map(decimals), "train log-likelihood": top["loglik"].map(decimals),
+        "free parameters": top["n_parameters"]}))
+    grid = result.criterion_table("bic").map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+    for cell in set_aside.itertuples():
+        grid.loc[cell.n_components, cell.model] = {"degenerate": "deg.",
+                                                   "failed": "fail"}[cell.status]
+    report.paragraph("BIC of every cell (deg.: degenerate, fail: no fit; neither is chosen):")
+    report.table(grid.rename_axis(None, axis=1).reset_index().rename(
+        columns={"n_components": "K"}))
 
 
 def add_fit_figures(report, name, rows, base, k):

@@ -255,3 +255,60 @@ def test_spread_shows_each_seed_or_median_and_range():
     assert analysis.spread([1.0, np.nan], [0, 1]) == "1"
     assert analysis.spread([4.0, 1.0, 3.0, 2.0], [0, 1, 2, 3]) == "2.5 (1 to 4)"
     assert analysis.spread([], []) == "-"
+
+
+def test_model_table_sets_degenerate_cells_aside():
+    """Hand-made runs: the lowest BIC is degenerate, so the choice goes to the next; a cell
+    with a sound and a degenerate seed keeps the sound one; 1-D names are E and V."""
+    def run(covariance_type, k, loglik, bic, degenerate=False, seed=0, status="ok"):
+        return {"covariance_type": covariance_type, "n_components": k, "n_features": 2,
+                "loglik": loglik, "bic": bic, "icl": bic + 1, "n_params": 5 * k, "seed": seed,
+                "status": status, "degenerate": degenerate, "message": "boom",
+                "degeneracy_reason": "component 1 at the reg_covar floor" if degenerate
+                else None}
+    rows = pd.DataFrame([run("VVV", 1, -10, 30), run("VVV", 2, -5, 25, degenerate=True),
+                         run("EEE", 2, -6, 27), run("EEE", 2, -4, 20, degenerate=True, seed=1),
+                         run("tied", 3, np.nan, np.nan, status="failed")])
+    table = analysis.model_table(rows)
+    assert list(table["model"]) == ["EEE", "EEE", "VVV", "VVV"]
+    cells = table.set_index(["model", "n_components"])
+    assert cells.loc[("VVV", 2), "status"] == "degenerate"
+    assert cells.loc[("EEE", 2), "bic"] == 27 and cells.loc[("EEE", 2), "status"] == "ok"
+    assert cells.loc[("EEE", 3), "status"] == "failed"
+    from gmmlab.selection import SelectionResult
+    best = SelectionResult(table, "bic", 100, 2, 0.0).best(3)
+    assert list(zip(best["model"], best["n_components"], strict=True)) == [("EEE", 2), ("VVV", 1)]
+    summary, _ = analysis.criteria_summary(rows.assign(variant="em"))
+    assert set(summary["n_components"]) == {1, 2}
+    assert summary.set_index("n_components").loc[2, "bic"] == 27
+    one_d = analysis.model_table(rows.assign(n_features=1).iloc[:3])
+    assert set(one_d["model"]) == {"E", "V"}
+
+
+def test_family_report_chooses_as_select_does(tmp_path):
+    """A sweep of em_select over four covariance models x K = 1..3 on Old Faithful: the
+    report's choice, BIC and top three are gmmlab.select's on the same cells, and mclust's
+    choice (EEE, K = 3, BIC 2314.316 at its last E-step, ours converged further)."""
+    from gmmlab.datasets import load_dataset
+    from gmmlab.selection import select
+
+    models = ["EII", "VVI", "EEE", "VVV"]
+    gmmlab(tmp_path, "experiment=model_selection_family", "dataset=faithful",
+           f"covariance_type={','.join(models)}", "n_components=1,2,3",
+           f"hydra.sweep.dir={tmp_path / 'runs'}")
+    subprocess.run([str(BIN / "gmmlab-report"), str(tmp_path / "runs"), "-o",
+                    str(tmp_path / "out")], capture_output=True, text=True, check=True)
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    heading = "faithful: covariance model and K chosen (em_select)"
+    assert heading in markdown
+    section = markdown.split(heading)[1]
+    top = first_table(markdown_tables(markdown), heading)
+    selected = select(load_dataset("faithful").X, [1, 2, 3], models=models, n_jobs=1)
+    expected = selected.best(3)
+    assert list(top["model,K"]) == [f"{m},{k}" for m, k in zip(
+        expected["model"], expected["n_components"], strict=True)]
+    assert top["model,K"].iloc[0] == "EEE,3"
+    bic = float(top["BIC ↓"].iloc[0])
+    assert bic == pytest.approx(expected["bic"].iloc[0], abs=1e-3)
+    assert 2314.25 < bic < 2314.35
+    assert "BIC chooses EEE,3 (BIC 2314.296" in section
