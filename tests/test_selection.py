@@ -257,7 +257,7 @@ def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest(monkeypatch)
 def test_start_coverage_counts_cells_within_the_tolerance_of_the_best_known(tmp_path, capsys):
     from gmmlab import start_coverage
 
-    default = start_coverage.label(selection.DEFAULT_STARTS, selection.DEFAULT_N_INIT)
+    default = start_coverage.DEFAULT.label
     table = pd.DataFrame({"data": ["a", "a", "a", "b"], "model": ["E", "E", "V", "V"],
                           "n_components": [1, 2, 1, 1],
                           "best_known": [-10.0, -9.0, -8.0, np.nan],
