@@ -307,11 +307,15 @@ def select(X, n_components=range(1, 10), models="all", criterion="bic", n_init=D
     seeds = np.random.SeedSequence(random_state).generate_state(len(names) * len(ks))
     cells = [(model, k) for model in names for k in ks]
     started = time.perf_counter()
-    rows = Parallel(n_jobs=n_jobs)(
-        delayed(fit_cell)(X, model, k, starts=starts, n_init=n_init, seed=int(seed),
+    # one cell a task, the largest K first, so that no worker is left with a long cell at the
+    # end while the others wait (the cost of a cell grows with K)
+    order = sorted(range(len(cells)), key=lambda i: -cells[i][1])
+    fitted = Parallel(n_jobs=n_jobs, batch_size=1)(
+        delayed(fit_cell)(X, *cells[i], starts=starts, n_init=n_init, seed=int(seeds[i]),
                           reg_covar=reg_covar, tol=tol, max_iter=max_iter,
                           resolution=resolution)
-        for (model, k), seed in zip(cells, seeds, strict=True))
+        for i in order)
+    rows = [row for _, row in sorted(zip(order, fitted, strict=True), key=lambda p: p[0])]
     table = pd.DataFrame(rows, columns=COLUMNS)
     return SelectionResult(table, criterion, len(X), X.shape[1], time.perf_counter() - started)
 
