@@ -313,8 +313,8 @@ def model_table(rows):
     from gmmlab.gaussian import MCLUST_MODELS, mclust_name
 
     lines = []
-    models = rows.assign(model=[mclust_name(c, int(d)) for c, d in zip(
-        rows["covariance_type"], rows["n_features"].fillna(2), strict=True)])
+    n_features = int(rows["n_features"].max())  # a failed run may not record it
+    models = rows.assign(model=[mclust_name(c, n_features) for c in rows["covariance_type"]])
     for (model, k), cell in models.groupby(["model", "n_components"], sort=False):
         ok, sound = fitted(cell), chosen(cell)
         line = {"model": model, "n_components": int(k)}

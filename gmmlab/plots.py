@@ -317,10 +317,12 @@ def plot_trace(draws):
     import xarray as xr
 
     tree = xr.DataTree.from_dict({"posterior": draws[["weights", "means"]]})
+    before = set(plt.get_fignums())
     try:
         plot = az.plot_trace_dist(tree, var_names=["weights", "means"], compact=True)
     except ValueError:  # a chain stuck at one value (e.g. in a collapse) has no density
-        plt.close("all")
+        for number in set(plt.get_fignums()) - before:  # the unfinished figure
+            plt.close(number)
         plot = az.plot_trace_dist(tree, var_names=["weights", "means"], compact=True,
                                   kind="ecdf")
     fig = plot.viz["figure"].item()
