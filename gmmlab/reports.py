@@ -339,10 +339,7 @@ def add_model_choice(report, name, backend, rows):
         "BIC - best": (top["bic"] - top["bic"].iloc[0]).map(decimals),
         "ICL": top["icl"].map(decimals), "train log-likelihood": top["loglik"].map(decimals),
         "free parameters": top["n_parameters"]}))
-    grid = result.criterion_table("bic").map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
-    for cell in set_aside.itertuples():
-        grid.loc[cell.n_components, cell.model] = {"degenerate": "deg.",
-                                                   "failed": "fail"}[cell.status]
+    grid = result.marked_table("bic")
     report.paragraph("BIC of every cell (deg.: degenerate, fail: no fit; neither is chosen):")
     report.table(grid.rename_axis(None, axis=1).reset_index().rename(
         columns={"n_components": "K"}))

@@ -113,6 +113,15 @@ class SelectionResult:
         return frame.pivot(index="n_components", columns="model", values="value")[
             list(dict.fromkeys(self.table["model"]))]
 
+    def marked_table(self, criterion=None):
+        """:meth:`criterion_table` as text: values to two decimals, 'deg.' or 'fail' where the
+        cell is degenerate or failed (never chosen), '-' where no cell was fitted."""
+        grid = self.criterion_table(criterion).map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+        for cell in self.table[self.table["status"] != "ok"].itertuples():
+            grid.loc[cell.n_components, cell.model] = {"degenerate": "deg.",
+                                                       "failed": "fail"}[cell.status]
+        return grid
+
     def summary(self, n=3):
         """A printout like mclust's ``summary(mclustBIC)``: the top models by BIC and ICL and
         the criterion table, degenerate cells shown as such."""
@@ -135,13 +144,7 @@ class SelectionResult:
             }).to_string(index=False))
         lines.append(f"\n{self.criterion.upper()} per model and K "
                      "(deg. = degenerate, fail = failed: never chosen):")
-        marks = self.table.assign(cell=[
-            f"{value:.2f}" if status == "ok" else {"degenerate": "deg.", "failed": "fail"}[status]
-            for value, status in zip(self.table[self.criterion], self.table["status"],
-                                     strict=True)])
-        grid = marks.pivot(index="n_components", columns="model", values="cell")[
-            list(dict.fromkeys(self.table["model"]))]
-        lines.append(grid.to_string())
+        lines.append(self.marked_table().to_string())
         reasons = self.table[self.table["status"] != "ok"]
         if len(reasons):
             lines.append("\nWhy:")
