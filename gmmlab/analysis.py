@@ -384,7 +384,7 @@ def selection_accuracy(table):
     if "true_components" not in table:
         return None
     replicate = [c for c in ("dataset_metadata.seed", "seed") if c in table]
-    ok = fitted(table)
+    ok = chosen(table)  # as the criteria tables: a degenerate fit is never picked
     ok = ok[ok["true_components"].notna()]
     present = criteria_present(ok)
     lines = []

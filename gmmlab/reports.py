@@ -527,7 +527,8 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
     if accuracy is not None:
         report.heading("How often each criterion picks the true K")
         report.paragraph("Per data setting and method: runs (replicates x fitting seeds) whose "
-                         "criterion minimum falls on the true K, over all such runs.")
+                         "criterion minimum over K falls on the true K, over all such runs; "
+                         "degenerate fits are never picked.")
         report.table(accuracy)
     for name, rows in table.groupby("data_setting", sort=False):
         add_setting_section(report, name, rows, base)
