@@ -57,20 +57,22 @@ test-slow: $(STAMP)
 test-cluster: $(STAMP)
 	bash tests/cluster/slurm.sh test
 
+# ruff, and the import contracts of pyproject.toml (layers one way, no cycle: import-linter).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m gmmlab.bench
+	$(BIN)/python experiments/speed/bench_em.py
 
 bench-bayes: $(STAMP)
-	$(BIN)/python -m gmmlab.bench_bayes --output experiments/speed/bayes.md
+	$(BIN)/python experiments/speed/bench_bayes.py --output experiments/speed/bayes.md
 
 bench-mclust: $(STAMP)
-	$(BIN)/python -m gmmlab.bench_mclust --output experiments/speed/mclust.md
+	$(BIN)/python experiments/speed/bench_mclust.py --output experiments/speed/mclust.md
 
 bench-select: $(STAMP)
-	$(BIN)/python -m gmmlab.bench_select --output experiments/speed/select.md
+	$(BIN)/python experiments/speed/bench_select.py --output experiments/speed/select.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

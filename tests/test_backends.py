@@ -5,8 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from gmmlab import backends, metrics
+from gmmlab import backends
 from gmmlab.datasets import load_dataset
+from gmmlab.model import metrics
 
 # Maximum-likelihood backends run to tight convergence so that they meet at the same optimum.
 TIGHT = {"tol": 1e-8, "max_iter": 2000, "n_init": 5}
@@ -119,10 +120,10 @@ def test_a_simple_backend_function_gets_only_what_it_names_and_is_wrapped():
 def test_mclust_without_r_says_what_to_install(monkeypatch):
     from gmmlab.backends import mclust
 
-    mclust._r.cache_clear()
+    mclust.r_session.cache_clear()
     monkeypatch.setitem(sys.modules, "rpy2.robjects", None)
     result = backends.fit("mclust", load_dataset("faithful").X, 2)
-    mclust._r.cache_clear()
+    mclust.r_session.cache_clear()
     assert result.status == "failed"
     assert "apt-get install r-base-core r-cran-mclust" in result.message
     assert "pip install 'gmmlab[r]'" in result.message
@@ -342,7 +343,7 @@ def _assert_agree(a, b):
 
 
 def test_pointwise_log_likelihood_matches_the_per_draw_metric():
-    """The batched log p(x_n | theta_s) of the stored draws equals gmmlab.metrics' per-draw
+    """The batched log p(x_n | theta_s) of the stored draws equals gmmlab.model.metrics' per-draw
     log_likelihood_per_sample (1e-10), a draw with a singular covariance included."""
     from gmmlab.backends.bayes import pointwise_log_likelihood
 

@@ -2,17 +2,9 @@
 
 import numpy as np
 import pytest
+from support import needs_mclust, r_call
 
-from gmmlab import bootstrap, plots
-from gmmlab.datasets import load_dataset
-
-try:
-    from gmmlab.backends.mclust import _r
-
-    ro, CONVERTER, _ = _r()
-except ImportError:
-    ro = None
-needs_mclust = pytest.mark.skipif(ro is None, reason="needs R with mclust and rpy2")
+from gmmlab.selection import bootstrap
 
 # Old Faithful, EEE, 3 vs 4 components: mclust's fits (hc start, tolerance 1e-10) are the
 # optima gmmlab.select finds, and the p-value is neither 0 nor 1 (mclust: 0.04 at B = 99).
@@ -21,19 +13,13 @@ MODEL, K = "EEE", 3
 
 def mclust_lrt(X, n_boot):
     """mclustBootstrapLRT's observed statistic and p-value for K vs K + 1, and its draws."""
-    with ro.conversion.localconverter(CONVERTER):
-        out = ro.r(f"""function(x, B) {{
+    out = r_call(f"""function(x, B) {{
           set.seed(1)
           t <- mclustBootstrapLRT(x, modelName = "{MODEL}", maxG = {K}, nboot = B,
                                   control = emControl(tol = c(1e-10, 1e-10)))
           list(obs = t$obs[{K}], p = t$p.value[{K}], boot = t$boot[, {K}])
-        }}""")(X, n_boot)
+        }}""", X, n_boot)
     return out["obs"][0], out["p"][0], np.asarray(out["boot"])
-
-
-@pytest.fixture(scope="module")
-def faithful():
-    return load_dataset("faithful").X
 
 
 @needs_mclust
@@ -47,7 +33,7 @@ def test_observed_statistic_equals_mclusts_and_replicates_do_not_depend_on_n_job
     # refits start at the two fits (as mclust's): the K + 1 one may end at a local optimum
     # slightly below the K one, so a statistic can be a little negative, never much
     assert np.all(np.isfinite(serial.replicates)) and serial.replicates.min() > -0.1
-    figure = plots.plot_bootstrap_lrt([serial], title="faithful")
+    figure = bootstrap.plot_bootstrap_lrt([serial], title="faithful")
     assert "p = " in figure.axes[0].get_title()
 
 

@@ -12,10 +12,10 @@ import time
 
 import pandas as pd
 import pytest
-from test_reliability import SLOW, start, wait_for
-from test_runner import gmmlab, results
+from support import gmmlab, results, start, wait_for
+from test_reliability import SLOW
 
-from gmmlab.results import read_result
+from gmmlab.study.results import read_result
 
 pytestmark = pytest.mark.cluster
 
@@ -185,6 +185,6 @@ def test_sigkill_of_a_cluster_sweep_then_resume_reruns_exactly_the_missing_runs(
 def test_slurm_time_limits_in_minutes(limit, expected):
     """sinfo's %l formats (minutes, minutes:seconds, hours:minutes:seconds,
     days-hours[:minutes[:seconds]]), as the sbatch manual gives them."""
-    from gmmlab.cluster import minutes
+    from gmmlab.study.cluster import minutes
 
     assert minutes(limit) == expected

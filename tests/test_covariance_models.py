@@ -13,8 +13,9 @@ from scipy import linalg, optimize
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from gmmlab import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError, gaussian
+from gmmlab import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError
 from gmmlab.datasets import ancestor_sample, load_dataset, random_truth
+from gmmlab.model import gaussian
 
 MODELS = gaussian.MCLUST_MODELS
 ALL_TYPES = gaussian.COVARIANCE_TYPES + MODELS
@@ -299,7 +300,8 @@ def test_restarts_stop_when_no_new_partition_turns_up():
 
 
 def test_em_backend_fits_every_model_and_the_others_name_what_they_lack():
-    from gmmlab import backends, metrics
+    from gmmlab import backends
+    from gmmlab.model import metrics
 
     X = load_dataset("faithful").X
     for model_name in MODELS:

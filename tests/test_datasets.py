@@ -6,6 +6,7 @@ from importlib import resources
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
+from support import load_script
 
 from gmmlab import datasets
 from gmmlab.datasets import (
@@ -18,7 +19,7 @@ from gmmlab.datasets import (
     random_truth,
     shipped_checksums,
 )
-from gmmlab.plots import plot_dataset
+from gmmlab.report.plots import plot_dataset
 
 
 def test_tutorial_1d_is_the_tutorials_draw_value_for_value():
@@ -206,8 +207,9 @@ def test_csv_values_with_spaces_windows_line_ends_and_a_late_bad_cell(tmp_path):
 
 @pytest.mark.slow
 def test_a_large_csv_loads_within_twice_pandas_time_and_under_three_times_its_size(tmp_path):
-    """2,000,000 x 2 rows, each load in a fresh process (gmmlab.bench_csv), median of 3."""
-    from gmmlab import bench_csv
+    """2,000,000 x 2 rows, each load in a fresh process (experiments/speed/bench_csv.py),
+    median of 3."""
+    bench_csv = load_script("experiments/speed/bench_csv.py")
 
     path = tmp_path / "big.csv"
     bench_csv.write_csv(path, 2_000_000, 2)

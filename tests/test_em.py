@@ -253,7 +253,7 @@ def test_fit_predict_equals_fit_then_predict():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_m_step_matches_the_two_pass_formula_even_for_an_empty_component(covariance_type):
-    from gmmlab import gaussian
+    from gmmlab.model import gaussian
 
     rng = np.random.RandomState(0)
     X = rng.standard_normal((50, 3)) + 40.0  # far from the origin: cancellation would show

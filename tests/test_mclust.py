@@ -8,30 +8,24 @@ import warnings
 
 import numpy as np
 import pytest
+from support import r_call, r_session
 
-from gmmlab import backends, gaussian, metrics
+from gmmlab import backends
 from gmmlab.datasets import load_dataset
-from gmmlab.em import EMGaussianMixture, SingularCovarianceError
+from gmmlab.model import gaussian, metrics
+from gmmlab.model.em import EMGaussianMixture, SingularCovarianceError
 
-try:
-    from gmmlab.backends.mclust import _r, mclust_em
-
-    ro, CONVERTER, _ = _r()
-except ImportError as error:
-    pytest.skip(f"{error}; then run `make test` again (the Makefile adds rpy2 when R and mclust "
-                "are there)", allow_module_level=True)
+if r_session() is None:
+    pytest.skip("needs R with mclust and rpy2 (.ci/run installs them as root); then run "
+                "`make test` again (the Makefile adds rpy2 when R and mclust are there)",
+                allow_module_level=True)
+from gmmlab.backends.mclust import mclust_em  # noqa: E402
 
 pytestmark = pytest.mark.mclust
 
 # Every real data set the package ships (iris: scikit-learn's copy).
 REAL_DATA = ("faithful", "faithful_eruptions", "faithful_140", "galaxies", "galaxies_mass",
              "acidity", "enzyme", "iris")
-
-
-def r_call(code, *args):
-    """Evaluate R function ``code`` on numpy arguments."""
-    with ro.conversion.localconverter(CONVERTER):
-        return ro.r(code)(*args)
 
 
 def em_from_responsibilities(X, responsibilities, covariance_type, tol, max_iter):

@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from gmmlab import gaussian, metrics
 from gmmlab.datasets import Truth, load_dataset
-
-
-@pytest.fixture(scope="module")
-def faithful():
-    return load_dataset("faithful").X
+from gmmlab.model import gaussian, metrics
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])

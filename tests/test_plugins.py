@@ -4,18 +4,16 @@ on the command line or registered by an installed package's entry points."""
 import json
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.cluster import KMeans
-from test_runner import gmmlab, results
+from support import PLUGINS, gmmlab, results
 
 from gmmlab.datasets import load_dataset
 
-PLUGINS = Path(__file__).parent / "plugins"
 sys.path.insert(0, str(PLUGINS))  # this process loads the toy data set too
 TARGET = "toy_methods:fit_cluster_moments"
 

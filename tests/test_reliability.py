@@ -9,7 +9,6 @@ about as much as its slowest commands.
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_runner import BIN, gmmlab, results
+from support import gmmlab, results, start, wait_for
 
-from gmmlab.results import read_result
+from gmmlab.study.results import read_result
 
 GOOD = "a,b\n" + "".join(f"{i % 7},{(i * 3) % 11}\n" for i in range(40))
 # A fit that takes a few seconds: long enough to interrupt or kill it midway.
@@ -328,18 +327,6 @@ def test_a_config_file_edit_reruns_and_names_the_changed_key(tmp_path):
 
 
 # ------------------------------------------------------------------ interrupts and kills
-
-
-def start(args, cwd):
-    return subprocess.Popen([str(BIN / "gmmlab"), *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout=120):
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.1)
 
 
 def children(pid):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from report_markdown import first_table, images, markdown_tables
 
-from gmmlab import analysis, reports
+from gmmlab.report import analysis
+from gmmlab.report import builder as reports
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(p.parent for p in (ROOT / "experiments").glob("*/report/report.md"))
@@ -35,7 +36,7 @@ def backends_by_runs_folder():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from gmmlab.runner import package_or_checkout, register_configs
+    from gmmlab.study.runner import package_or_checkout, register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

@@ -6,27 +6,23 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from report_markdown import first_table, markdown_tables
+from support import BIN, PLUGINS, gmmlab
 
-from gmmlab import analysis
+from gmmlab.report import analysis
 
-BIN = Path(sys.executable).parent
-PLUGINS = Path(__file__).parent / "plugins"
 POOR = "poor_start:fit_em_from_start poor_seed=0"
 TUTORIAL, BLOBS = "tutorial_1d test_size=0.25", "stretched_blobs test_size=0.25"  # settings
 
 
-def gmmlab(folder, *overrides):
-    """Run a sweep into folder/runs/NAME; its stdout."""
+def sweep_output(folder, *overrides):
+    """Run a sweep into folder/runs/NAME (the test plug-ins on the path); its stdout."""
     env = os.environ | {"PYTHONPATH": str(PLUGINS)}
-    return subprocess.run([str(BIN / "gmmlab"), "-m", *overrides], cwd=folder, env=env,
-                          check=True, capture_output=True, text=True, timeout=900).stdout
+    return gmmlab("-m", *overrides, cwd=folder, env=env).stdout
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +32,12 @@ def sweep(tmp_path_factory):
     report of all of them."""
     folder = tmp_path_factory.mktemp("report")
     split = "dataset.test_size=0.25"
-    stdout = gmmlab(folder, "dataset=tutorial_1d", split, "backend=em,sklearn,pymc_quick",
+    stdout = sweep_output(folder, "dataset=tutorial_1d", split, "backend=em,sklearn,pymc_quick",
                     "n_components=2,3", "seed=0,1", "hydra/launcher=parallel",
                     f"hydra.sweep.dir={folder / 'runs' / 'tutorial'}")
-    gmmlab(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=em,sklearn",
+    sweep_output(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=em,sklearn",
            "seed=0,1,2", f"hydra.sweep.dir={folder / 'runs' / 'blobs'}")
-    gmmlab(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=custom",
+    sweep_output(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=custom",
            "backend.target=poor_start:fit_em_from_start", "+backend.poor_seed=0", "seed=0,1,2",
            f"hydra.sweep.dir={folder / 'runs' / 'poor'}")
     done = subprocess.run([str(BIN / "gmmlab-report"), str(folder / "runs"), "-o",
@@ -293,7 +289,7 @@ def test_family_report_chooses_as_select_does(tmp_path):
     from gmmlab.selection import select
 
     models = ["EII", "VVI", "EEE", "VVV"]
-    gmmlab(tmp_path, "experiment=model_selection_family", "dataset=faithful",
+    sweep_output(tmp_path, "experiment=model_selection_family", "dataset=faithful",
            f"covariance_type={','.join(models)}", "n_components=1,2,3",
            f"hydra.sweep.dir={tmp_path / 'runs'}")
     subprocess.run([str(BIN / "gmmlab-report"), str(tmp_path / "runs"), "-o",

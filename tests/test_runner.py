@@ -10,21 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import gmmlab, results
 
-BIN = Path(sys.executable).parent
 PYMC_TINY = ["backend.chains=2", "backend.tune=60", "backend.draws=60"]
-
-
-def gmmlab(*args, cwd, check=True, command="gmmlab", env=None):
-    done = subprocess.run([str(BIN / command), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900, env=env)
-    if check and done.returncode != 0:
-        raise AssertionError(f"exit {done.returncode}\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def results(directory):
-    return sorted(Path(directory).rglob("result.json"))
 
 
 @pytest.mark.parametrize("backend, extra", [
@@ -165,7 +153,7 @@ def test_the_wheel_ships_conf_and_experiments_and_runs_outside_a_checkout(tmp_pa
     env = os.environ | {"PYTHONPATH": str(site)}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = "from gmmlab.runner import main; main()"
+    code = "from gmmlab.study.runner import main; main()"
     info = subprocess.run([sys.executable, "-c", code, "--info", "searchpath"], cwd=elsewhere,
                           env=env, capture_output=True, text=True, check=True)
     assert str(site / "gmmlab" / "conf") in info.stdout
@@ -196,7 +184,7 @@ def test_every_job_of_every_study_composes_against_the_schemas(experiment):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from gmmlab.runner import package_or_checkout, register_configs
+    from gmmlab.study.runner import package_or_checkout, register_configs
 
     register_configs()
     GlobalHydra.instance().clear()
@@ -222,7 +210,7 @@ def test_a_single_backend_study_takes_that_backends_options(experiment, option):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from gmmlab.runner import package_or_checkout, register_configs
+    from gmmlab.study.runner import package_or_checkout, register_configs
 
     register_configs()
     GlobalHydra.instance().clear()
@@ -233,7 +221,7 @@ def test_a_single_backend_study_takes_that_backends_options(experiment, option):
 
 
 def test_run_folder_names_are_short_flat_and_keep_old_folders(tmp_path):
-    from gmmlab.results import run_folder_name
+    from gmmlab.study.results import run_folder_name
 
     overrides = ",".join(f"backend.option_{i}=/a/long/path/value/{i}" for i in range(20))
     name = run_folder_name(overrides)
@@ -247,7 +235,7 @@ def test_run_folder_names_are_short_flat_and_keep_old_folders(tmp_path):
 
 
 def test_stale_reason_names_what_changed(tmp_path):
-    from gmmlab.results import stale_reason, write_json_atomic
+    from gmmlab.study.results import stale_reason, write_json_atomic
 
     key = {"config": {"seed": 0, "backend": {"name": "em", "n_init": 1}}, "data": "abc",
            "versions": {"numpy": "2.1.0", "gmmlab": "0.1.0"}}

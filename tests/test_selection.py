@@ -8,29 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
+from support import load_script, needs_mclust, r_call
 
 import gmmlab
-from gmmlab import hc, metrics, selection
 from gmmlab.datasets import load_dataset
-
-try:
-    from gmmlab.backends.mclust import _r
-
-    ro, CONVERTER, _ = _r()
-except ImportError as error:
-    ro = None
-    NO_MCLUST = str(error)
-needs_mclust = pytest.mark.skipif(ro is None, reason="needs R with mclust and rpy2")
-
-
-def r_call(code, *args):
-    with ro.conversion.localconverter(CONVERTER):
-        return ro.r(code)(*args)
-
-
-@pytest.fixture(scope="module")
-def faithful():
-    return load_dataset("faithful").X
+from gmmlab.model import hc, metrics, search
+from gmmlab.selection import cli
+from gmmlab.selection.select import COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +50,7 @@ def test_each_degeneracy_rule_and_a_sound_fit():
 
 
 def test_job_records_carry_the_degeneracy_fields(tmp_path):
-    from gmmlab.job import run_job
+    from gmmlab.study.job import run_job
 
     spec = {"dataset": {"name": "few_distinct"}, "backend": {"name": "em", "n_init": 1},
             "n_components": 2, "covariance_type": "full", "seed": 0, "reg_covar": 1e-6}
@@ -147,8 +131,8 @@ def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithf
 
 def test_select_table_has_every_cell_and_chooses_no_degenerate_fit(faithful_selection):
     table = faithful_selection.table
-    assert list(table.columns) == selection.COLUMNS
-    assert len(table) == len(selection.available_models(2)) * 9
+    assert list(table.columns) == COLUMNS
+    assert len(table) == len(search.available_models(2)) * 9
     assert set(table["status"]) <= {"ok", "degenerate", "failed"}
     best = faithful_selection.best(3)
     assert (best["status"] == "ok").all()
@@ -163,8 +147,8 @@ def test_a_fit_on_tied_waiting_times_is_degenerate_and_set_aside(faithful):
     """The issue's trap: diag (VVI) K = 5 with one component on the 14 eruptions whose waiting
     time is exactly 83 minutes, its waiting variance at the reg_covar floor. Among 20 k-means
     starts some end there; the cell keeps the best of the others."""
-    runs = selection.start_runs(("kmeans",), 20, 0)
-    candidates = selection.fit_starts(faithful, "VVI", 5, runs)
+    settings = search.SearchSettings(starts=("kmeans",), n_init=20, short_tol=None)
+    candidates = search.fit_starts(faithful, "VVI", 5, settings.runs(0))
     trapped = [c for c in candidates if c["degenerate"]]
     assert trapped and all("reg_covar floor" in c["reason"] for c in trapped)
     spike = trapped[0]["estimator"]
@@ -173,8 +157,7 @@ def test_a_fit_on_tied_waiting_times_is_degenerate_and_set_aside(faithful):
     assert spike.weights_[k] * len(faithful) == pytest.approx(14, abs=0.1)
     sound = max(c["loglik"] for c in candidates if not c["degenerate"])
     assert max(c["loglik"] for c in trapped) > sound  # the trap has the higher likelihood
-    cell = selection.fit_cell(faithful, "VVI", 5, starts=("kmeans",), n_init=20, seed=0,
-                              short_tol=None)
+    cell = search.fit_cell(faithful, "VVI", 5, settings, seed=0)
     assert cell["status"] == "ok" and cell["loglik"] == pytest.approx(sound)
     assert cell["degenerate_starts"] == len(trapped)
 
@@ -188,7 +171,7 @@ def test_select_bic_against_mclustbic():
     or lower (a higher likelihood from the other starts), up to 0.01; K = 1 (closed form)
     equal."""
     X = load_dataset("iris").X
-    names = selection.available_models(4)
+    names = search.available_models(4)
     result = gmmlab.select(X, range(1, 6), n_jobs=1)
     theirs = -np.asarray(r_call(
         "function(x, m) { b <- mclustBIC(x, G = 1:5, modelNames = m, "
@@ -218,20 +201,21 @@ def test_select_rejects_bad_arguments(faithful):
 
 
 def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
-    selection.main(["faithful_eruptions", "-k", "1-3", "--n-init", "2",
+    cli.main(["faithful_eruptions", "-k", "1-3", "--n-init", "2",
                     "-o", str(tmp_path / "table.csv")])
     out = capsys.readouterr().out
     assert "Top 3 by BIC" in out and (tmp_path / "table.csv").exists()
-    done = subprocess.run([sys.executable, "-c", "import sys; from gmmlab.selection import main; "
+    done = subprocess.run([sys.executable, "-c", "import sys; "
+                           "from gmmlab.selection.cli import main; "
                            "sys.exit(main())", "no_such_data"], capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "neither a data set" in done.stderr
 
 
 def test_em_select_backend_gives_selects_cell_in_a_job_record(tmp_path, faithful):
-    from gmmlab.job import run_job
+    from gmmlab.study.job import run_job
 
-    cell = selection.fit_cell(faithful, "EEE", 3, seed=0)
+    cell = search.fit_cell(faithful, "EEE", 3, seed=0)
     spec = {"dataset": {"name": "faithful"}, "backend": {"name": "em_select"},
             "n_components": 3, "covariance_type": "tied", "seed": 0, "reg_covar": 1e-6}
     record = run_job(spec, tmp_path)
@@ -255,9 +239,9 @@ def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest(monkeypatch)
 
 
 def test_start_coverage_counts_cells_within_the_tolerance_of_the_best_known(tmp_path, capsys):
-    from gmmlab import start_coverage
+    start_coverage = load_script("experiments/model_selection/start_coverage.py")
 
-    default = start_coverage.DEFAULT.label
+    default = start_coverage.label(start_coverage.DEFAULT)
     table = pd.DataFrame({"data": ["a", "a", "a", "b"], "model": ["E", "E", "V", "V"],
                           "n_components": [1, 2, 1, 1],
                           "best_known": [-10.0, -9.0, -8.0, np.nan],

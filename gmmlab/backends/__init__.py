@@ -1,7 +1,7 @@
 """Backends behind one interface: ``fit(name, X, n_components, covariance_type, seed, ...)``.
 
 Every backend returns a :class:`FitResult` with point estimates in one form (weights (K,),
-means (K, D), full covariances (K, D, D)), so :mod:`gmmlab.metrics` treats them all alike.
+means (K, D), full covariances (K, D, D)), so :mod:`gmmlab.model.metrics` treats them all alike.
 """
 
 import inspect
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmmlab import gaussian, plugins
-from gmmlab.em import SingularCovarianceError
+from gmmlab import plugins
+from gmmlab.model import gaussian
+from gmmlab.model.em import SingularCovarianceError
 
 # The built-in backends: name -> "module:function", imported on use (PyMC is slow to import).
 BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
@@ -23,9 +24,9 @@ BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
             "pymc": "gmmlab.backends.bayes:fit_pymc",
             "mclust": "gmmlab.backends.mclust:fit_mclust"}
 # The covariance types each built-in backend fits: scikit-learn's four names, and for em and
-# mclust also mclust's fourteen models (gmmlab.gaussian.MCLUST_MODELS).
+# mclust also mclust's fourteen models (gmmlab.model.gaussian.MCLUST_MODELS).
 COVARIANCE_TYPES = {name: gaussian.COVARIANCE_TYPES for name in BUILT_IN} | {
-    name: gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS for name in ("em", "mclust")}
+    name: gaussian.ALL_COVARIANCE_TYPES for name in ("em", "mclust")}
 COVARIANCE_TYPES["em_select"] = COVARIANCE_TYPES["em"]  # gmmlab.select's cells: EM's models
 # Installed packages add backends under this entry-point group (see gmmlab.plugins).
 ENTRY_POINT_GROUP = "gmmlab.backends"
@@ -93,7 +94,7 @@ def check(name, covariance_type="full", **options):
     options = dict(options)
     function = resolve(name, options.pop("target", None))
     if covariance_type not in COVARIANCE_TYPES.get(name, (covariance_type,)):
-        alias = {v: k for k, v in gaussian.MCLUST_NAMES.items()}.get(covariance_type)
+        alias = gaussian.SKLEARN_NAMES.get(covariance_type)
         raise BackendError(
             f"backend {name!r} fits the covariance types {list(COVARIANCE_TYPES[name])}, not "
             f"{covariance_type!r}" + (f" (mclust's name for {alias!r})" if alias else "")

@@ -18,7 +18,8 @@ Two ways to write the likelihood, the same density (equal to 1e-10, tested):
 'marginal' (the default), one batched expression, log p(x_n) = logsumexp_k [log pi_k
 - 1/2 |L_k^-1 (x_n - mu_k)|^2 - sum_d log L_k,dd - D/2 log 2 pi] with L_k the Cholesky factor of
 Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
-pm.MvNormal), kept as the reference that ``python -m gmmlab.bench_bayes`` measures against.
+pm.MvNormal), kept as the reference that ``python experiments/speed/bench_bayes.py`` measures
+against.
 
 Inference by NUTS: nutpie (the default; Rust, chains in threads) or PyMC's own sampler; or
 ADVI. nutpie gets the log density and its gradient, for the LKJ prior with the marginal
@@ -34,6 +35,7 @@ posterior improper there; the inverse-Wishart density vanishes like exp(-tr(Psi 
 faster than any power of the pole, and keeps the posterior proper (the singularity study).
 """
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -42,10 +44,10 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gmmlab import metrics
 from gmmlab.backends import FitResult
-from gmmlab.em import check_choice
-from gmmlab.gaussian import COVARIANCE_TYPES
+from gmmlab.model import metrics
+from gmmlab.model.em import check_choice
+from gmmlab.model.gaussian import COVARIANCE_TYPES
 
 INFERENCE = ("nuts", "advi")
 SAMPLERS = ("nutpie", "pymc")
@@ -211,6 +213,31 @@ def _effective_type(covariance_type, D):
     return "spherical" if D == 1 and covariance_type != "tied" else covariance_type
 
 
+@contextlib.contextmanager
+def numba_optimisation(level):
+    """Numba's LLVM optimisation level for the functions compiled inside the block, restored
+    after it (the process-wide setting, ``NUMBA_OPT``, is left alone).
+
+    The PyMC model's functions compile at level 0: measured on Old Faithful's K = 2 model with
+    nutpie, compile 9.5 s against 15 s at Numba's default level 3, with the same sampling time
+    (1.7 s for 4 x 2000 iterations); on 2-D N = 5000, 0.27 ms a leapfrog step against 0.33.
+    Functions compiled elsewhere (gmmlab's EM kernels, a user's own) keep the default.
+
+    Parameters
+    ----------
+    level : int
+        0 to 3.
+    """
+    from numba.core import config
+
+    saved = config.OPT
+    config.OPT = type(saved)(level)
+    try:
+        yield
+    finally:
+        config.OPT = saved
+
+
 def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
              sampler="nutpie", likelihood="marginal", chains=4, tune=1000, draws=1000,
              target_accept=0.9, max_treedepth=MAX_TREEDEPTH, cores=None, ordered=True,
@@ -240,7 +267,7 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     The diagnostics record which ran.
     mass_matrix: nutpie's adaptation, 'low_rank' (the default: diagonal plus a low-rank
     correction, which follows the correlations between means, weights and covariance
-    factors; ``python -m gmmlab.bench_bayes`` compares it with 'diag') or 'diag'. PyMC's
+    factors; ``python experiments/speed/bench_bayes.py`` compares it with 'diag') or 'diag'. PyMC's
     sampler adapts a diagonal one whatever this says.
     """
     check_choice("inference", inference, INFERENCE)
@@ -267,7 +294,7 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     # One BLAS thread: the model's ops work on D x D matrices, where threads only contend.
     # Numba notes each PyTensor function it compiles but cannot cache on disk (it holds
     # pointers); the function runs all the same, so the note is not shown.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
+    with threadpool_limits(limits=1), warnings.catch_warnings(), numba_optimisation(0):
         warnings.filterwarnings("ignore", message="Cannot cache compiled function")
         if inference == "advi":
             idata, compile_seconds, sampler_seconds = _advi(
@@ -455,7 +482,7 @@ def pointwise_log_likelihood(X, weights, means, covariances):
     """log p(x_n | theta_s) = logsumexp_k [log pi_sk + log N(x_n | mu_sk, Sigma_sk)] for draws
     s: weights (S, K), means (S, K, D), covariances (S, K, D, D) -> (S, N). Batched over
     draws (a block at a time, to bound memory); a block holding a covariance that is not
-    positive definite goes draw by draw (:func:`gmmlab.metrics.log_likelihood_per_sample`)."""
+    positive definite goes draw by draw (:func:`gmmlab.model.metrics.log_likelihood_per_sample`)."""
     from scipy.special import logsumexp
 
     S, K, D = means.shape
@@ -521,7 +548,7 @@ def sampler_statistics(idata):
 
 def _start(X, n_components, covariance_type, seed, reg_covar, start):
     """Initial values of weights and means (components sorted along the first feature)."""
-    from gmmlab.em import EMGaussianMixture
+    from gmmlab.model.em import EMGaussianMixture
 
     if start == "quantiles":
         return {"mu_first": np.quantile(X[:, 0], (np.arange(n_components) + 0.5) / n_components)}

@@ -1,10 +1,10 @@
-"""The ``em`` backend: gmmlab's from-scratch :class:`~gmmlab.em.EMGaussianMixture`."""
+"""The ``em`` backend: gmmlab's from-scratch :class:`~gmmlab.model.em.EMGaussianMixture`."""
 
 import warnings
 
-from gmmlab import gaussian
 from gmmlab.backends import FitResult, spike_start
-from gmmlab.em import ConvergenceWarning, EMGaussianMixture
+from gmmlab.model import gaussian
+from gmmlab.model.em import ConvergenceWarning, EMGaussianMixture
 
 
 def fit_em(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_iter=100,

@@ -21,8 +21,8 @@ from functools import cache
 
 import numpy as np
 
-from gmmlab import gaussian
 from gmmlab.backends import FitResult
+from gmmlab.model import gaussian
 
 INSTALL_HINT = ("the mclust backend needs R with the mclust package and rpy2: on Debian "
                 "'apt-get install r-base-core r-cran-mclust', then pip install 'gmmlab[r]'")
@@ -65,8 +65,23 @@ function(data, G, modelName, z, tol, itmax) {
 
 
 @cache
-def _r():
-    """rpy2's robjects, the numpy converter and the R fit function (R starts once)."""
+def r_session():
+    """R with mclust, started once per process.
+
+    Returns
+    -------
+    robjects : module
+        ``rpy2.robjects``, to evaluate R code (``robjects.r("...")``).
+    converter : rpy2 converter
+        numpy <-> R conversion, for ``with converter.context(): ...``.
+    fit : R function
+        gmmlab's wrapper of mclust's ``me()`` / ``Mclust()`` (this module's ``_FIT``).
+
+    Raises
+    ------
+    ImportError
+        Without rpy2, or without R's mclust package, saying how to install them.
+    """
     try:
         import rpy2.robjects as ro
         from rpy2.robjects import numpy2ri
@@ -114,7 +129,7 @@ def fit_mclust(X, n_components, covariance_type, seed, *, start="hc", tol=1e-5,
 
 
 def _call(X, model, responsibilities, tol, max_iter, n_components=None):
-    ro, converter, fit = _r()
+    ro, converter, fit = r_session()
     K = n_components if responsibilities is None else responsibilities.shape[1]
     itmax = ro.IntVector([max_iter or 2147483647, 2147483647])
     with ro.conversion.localconverter(converter):

@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
-from gmmlab import gaussian
 from gmmlab.backends import FitResult, spike_start
+from gmmlab.model import gaussian
 
 
 def fit_sklearn(X, n_components, covariance_type, seed, reg_covar, *, n_init=1, max_iter=100,

@@ -1,5 +1,6 @@
 """The SLURM launcher behind ``hydra/launcher=slurm``: submitit's, with resume before
-submission, a request check and a limit on waiting. The cluster logic is :mod:`gmmlab.cluster`.
+submission, a request check and a limit on waiting. The cluster logic is
+:mod:`gmmlab.study.cluster`.
 """
 
 import dataclasses
@@ -11,7 +12,8 @@ from hydra_plugins.hydra_submitit_launcher import config as submitit_config
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from submitit.core.utils import UncompletedJobError
 
-from gmmlab import cluster
+from gmmlab.study import cluster
+from gmmlab.study.spec import finished_before
 
 
 @dataclasses.dataclass
@@ -24,7 +26,7 @@ class SlurmLauncherConf(submitit_config.SlurmQueueConf):
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
     """submitit's SLURM launcher that submits only the runs not done yet (the resume rule,
-    :func:`gmmlab.runner.finished_before`), refuses before submitting a request no node of the
+    :func:`gmmlab.study.spec.finished_before`), refuses before submitting a request no node of the
     partition can run, and stops waiting after ``max_wait_min`` minutes, cancelling the
     sweep's jobs."""
 
@@ -66,6 +68,4 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def _done(self, overrides):
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         output_dir = Path(config.hydra.sweep.dir) / config.hydra.sweep.subdir
-        from gmmlab.runner import finished_before  # the runner imports this module
-
         return finished_before(config, output_dir)

@@ -12,9 +12,10 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from gmmlab import backends, metrics
+from gmmlab import backends
 from gmmlab.datasets import fingerprint, load_dataset
-from gmmlab.results import IDATA_FILE, NOT_IN_KEY, RESULT_FILE, write_json_atomic
+from gmmlab.model import metrics
+from gmmlab.study.results import IDATA_FILE, NOT_IN_KEY, RESULT_FILE, write_json_atomic
 
 # The packages whose versions a record keeps, and resume compares (the numerical stack).
 PACKAGES = ("gmmlab", "numpy", "scipy", "scikit-learn", "pymc", "pytensor", "nutpie", "numba",
@@ -78,7 +79,7 @@ def check_reg_covar(value):
 
 
 def resume_key(spec):
-    """What a run is made from, compared by resume (:func:`gmmlab.results.stale_reason`): the
+    """What a run is made from, compared by resume (:func:`gmmlab.study.results.stale_reason`): the
     resolved configuration (but ``NOT_IN_KEY``), the data fingerprint (sha256 of the input file,
     or of the generated array) and the package versions, gmmlab's among them. Raises what
     loading the data would raise (a bad path)."""

@@ -1,5 +1,6 @@
 """Interpreting runs: what each fit ended in, how the methods rank, how often a criterion picks
-the true K. Reads the results table (one row per run, ``gmmlab.results.readable_results``); the
+the true K. Reads the results table (one row per run,
+``gmmlab.study.results.readable_results``); the
 report writer only lays these out.
 
 One outcome rule serves every report (the singularity study's included)::
@@ -13,13 +14,18 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from gmmlab.model.gaussian import MCLUST_MODELS, mclust_name
+from gmmlab.model.metrics import INFORMATION_CRITERIA
+from gmmlab.model.search import choose_fit
+
 # A run is at a worse local optimum when its train log-likelihood (total, nats) is this much
 # below the best seed of the same method, data setting and K: a likelihood ratio of e^1.
 LOCAL_OPTIMUM_GAP = 1.0
 # A draw's smallest covariance eigenvalue, relative to the data variance, this close to zero
 # counts as near a collapse.
 COLLAPSE_NEAR = 1e-3
-CRITERIA = ["bic", "aic", "icl", "icl_entropy", "loo.looic"]
+# The criteria of a run reports compare across K: the information criteria, then PSIS-LOO.
+CRITERIA = [*INFORMATION_CRITERIA, "loo.looic"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,18 +194,27 @@ def local_optima(table):
 # --- rankings ------------------------------------------------------------------------------
 
 
+# The backend families in the order every table and figure lists methods (a variant's family is
+# the longest of these names its label starts with, e.g. 'sklearn_vb n_init=5' -> sklearn_vb).
+BACKEND_FAMILIES = ("em", "sklearn", "sklearn_vb", "pymc", "mclust")
+
+
+def backend_family(variant):
+    """The backend family of a method label (:data:`BACKEND_FAMILIES`), None for a user's
+    backend."""
+    matches = [name for name in BACKEND_FAMILIES if str(variant).startswith(name)]
+    return max(matches, key=len) if matches else None
+
+
 def method_order(table):
-    """Methods in one order for every table and figure: by backend family (the order of
-    ``plots.BACKEND_COLOURS``), then by name."""
-    from gmmlab.plots import BACKEND_COLOURS
+    """Methods in one order for every table and figure: by backend family
+    (:data:`BACKEND_FAMILIES`, users' backends last), then by name."""
 
-    families = list(BACKEND_COLOURS)
+    def rank(variant):
+        family = backend_family(variant)
+        return BACKEND_FAMILIES.index(family) if family else len(BACKEND_FAMILIES)
 
-    def family(variant):
-        matches = [name for name in families if str(variant).startswith(name)]
-        return families.index(max(matches, key=len)) if matches else len(families)
-
-    return sorted(table["variant"].unique(), key=lambda v: (family(v), str(v)))
+    return sorted(table["variant"].unique(), key=lambda v: (rank(v), str(v)))
 
 
 def ranked_metrics(rows):
@@ -297,7 +312,7 @@ def criteria_present(rows):
 
 def chosen(rows):
     """Runs a criterion may choose: fitted and not degenerate (a component on tied values,
-    with fewer than D + 1 points, or at the reg_covar floor; gmmlab.metrics.degeneracy)."""
+    with fewer than D + 1 points, or at the reg_covar floor; gmmlab.model.metrics.degeneracy)."""
     ok = fitted(rows)
     if "degenerate" not in ok:
         return ok
@@ -307,30 +322,26 @@ def chosen(rows):
 def model_table(rows):
     """The covariance models x K of one backend's runs on one data setting, in the shape of
     ``gmmlab.select``'s table: one row per mclust model name (for the data's dimension) and K,
-    the best run by train log-likelihood among those not degenerate, columns ``model,
-    n_components, loglik, n_parameters, bic, icl, status`` ('ok', 'degenerate' when every run
-    of the cell is, 'failed' when none fitted) and ``reason``."""
-    from gmmlab.gaussian import MCLUST_MODELS, mclust_name
-
+    the run the cell keeps by select's rule (:func:`gmmlab.model.search.choose_fit`: the best
+    train log-likelihood among the runs not degenerate), columns ``model, n_components,
+    loglik, n_parameters, bic, icl, status`` ('ok', 'degenerate' when every run of the cell
+    is, 'failed' when none fitted) and ``reason``."""
     lines = []
     n_features = int(rows["n_features"].max())  # a failed run may not record it
     models = rows.assign(model=[mclust_name(c, n_features) for c in rows["covariance_type"]])
     for (model, k), cell in models.groupby(["model", "n_components"], sort=False):
-        ok, sound = fitted(cell), chosen(cell)
-        line = {"model": model, "n_components": int(k)}
-        if not sound.empty:
-            best = sound.loc[sound["loglik"].idxmax()]
-            line |= {"status": "ok", "reason": None}
-        elif not ok.empty:
-            best = ok.loc[ok["loglik"].idxmax()]
-            line |= {"status": "degenerate", "reason": best.get("degeneracy_reason")}
-        else:
-            best = cell.iloc[0]
-            line |= {"status": "failed", "reason": failure_reason(best)}
-        fitted_values = line["status"] != "failed"
-        lines.append(line | {column: best[column] if fitted_values else np.nan for column in
-                             ("loglik", "bic", "icl")} | {
-                     "n_parameters": best.get("n_params", np.nan)})
+        finished = cell["status"].ne("failed") & cell["loglik"].notna()
+        degenerate = cell.get("degenerate", pd.Series(False, index=cell.index))
+        index, status = choose_fit(cell["loglik"].where(finished),
+                                   degenerate.fillna(False).astype(bool) & finished)
+        best = cell.iloc[0] if index is None else cell.iloc[index]
+        reason = {"ok": None, "degenerate": best.get("degeneracy_reason"),
+                  "failed": failure_reason(best)}[status]
+        fitted_values = status != "failed"
+        lines.append({"model": model, "n_components": int(k), "status": status,
+                      "reason": reason} | {
+                     column: best[column] if fitted_values else np.nan for column in
+                     ("loglik", "bic", "icl")} | {"n_parameters": best.get("n_params", np.nan)})
     order = {model: i for i, model in enumerate(("E", "V") + MCLUST_MODELS)}
     return pd.DataFrame(lines).sort_values(["model", "n_components"], key=lambda c: c.map(
         order) if c.name == "model" else c).reset_index(drop=True)

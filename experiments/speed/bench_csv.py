@@ -1,4 +1,4 @@
-"""CSV loading against plain pandas: ``python -m gmmlab.bench_csv [--rows 2000000]``.
+"""CSV loading against plain pandas: ``python experiments/speed/bench_csv.py [--rows 2000000]``.
 
 Writes a CSV of ``rows`` x ``columns`` random numbers (6 decimals), then loads it with
 ``pandas.read_csv`` and with :func:`gmmlab.datasets.load_csv` (which also validates every cell),

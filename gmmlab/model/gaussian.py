@@ -48,6 +48,10 @@ def sample_blocks(n_samples, width):
 MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
                  "VEV", "EVV", "VVV")
 MCLUST_NAMES = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"}
+# scikit-learn's name of the four mclust models that have one (the inverse of MCLUST_NAMES).
+SKLEARN_NAMES = {model: name for name, model in MCLUST_NAMES.items()}
+# Every covariance type name gmmlab knows: scikit-learn's four, then mclust's fourteen.
+ALL_COVARIANCE_TYPES = COVARIANCE_TYPES + MCLUST_MODELS
 
 
 def mclust_name(covariance_type, n_features):
@@ -55,7 +59,7 @@ def mclust_name(covariance_type, n_features):
     model = MCLUST_NAMES.get(covariance_type, covariance_type)
     if model not in MCLUST_MODELS + ("E", "V"):
         raise ValueError(f"unknown covariance type {covariance_type!r}; expected one of "
-                         f"{COVARIANCE_TYPES + MCLUST_MODELS}.")
+                         f"{ALL_COVARIANCE_TYPES}.")
     return model[0] if n_features == 1 else model
 
 
@@ -103,7 +107,7 @@ def _model(covariance_type):
     model = MCLUST_NAMES.get(covariance_type, covariance_type)
     if model not in MODEL_M_STEPS:
         raise ValueError(f"unknown covariance type {covariance_type!r}; expected one of "
-                         f"{COVARIANCE_TYPES + MCLUST_MODELS}.")
+                         f"{ALL_COVARIANCE_TYPES}.")
     return model
 
 

@@ -3,59 +3,50 @@
 For every shipped real data set, model and K = 1..6, the best log-likelihood known is the
 highest non-degenerate one over the hc start and ``--restarts`` starts of each random method
 (k-means, k-means++, random_from_data, random): every start's short run, the best 20 distinct
-ones run on to select's tolerance (:func:`gmmlab.selection.best_fit`), or a configuration's
+ones run on to select's tolerance (:func:`gmmlab.model.search.best_fit`), or a configuration's
 fit where it went higher; a start configuration reaches a cell when its cell comes within
 1e-3 of it.
 Prints the shares per configuration and, for select's default, per data set and model with
 the cells it misses; ``-o`` writes the report and the measured table (.csv) beside it.
 
-    python -m gmmlab.start_coverage --n-jobs 2 -o experiments/model_selection/start_coverage.md
+    python experiments/model_selection/start_coverage.py --n-jobs 2 \
+        -o experiments/model_selection/start_coverage.md
 """
 
 import argparse
 import datetime
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from gmmlab import metrics, selection
 from gmmlab.datasets import load_dataset
+from gmmlab.model import metrics
+from gmmlab.model.search import DEFAULT_SEARCH, SearchSettings, available_models, fit_cell
 
 DATASETS = ("faithful", "faithful_eruptions", "faithful_140", "galaxies", "galaxies_mass",
             "acidity", "enzyme", "iris")
 RANDOM_STARTS = ("kmeans", "k-means++", "random_from_data", "random")
 
 
-@dataclass(frozen=True)
-class Configuration:
-    """How a cell is fitted: the starts (hc once, the others n_init times each), short runs to
-    ``short_tol``, the best ``n_refine`` distinct ones run on (:func:`selection.best_fit`)."""
-
-    starts: tuple
-    n_init: int
-    short_tol: float = selection.SHORT_TOL
-    n_refine: int = selection.N_REFINE
-
-    @property
-    def label(self):
-        """'hc + k-means++ x 20 + ... (to 0.001, best 3 on)' (hc runs once)."""
-        starts = " + ".join(s if s == "hc" else f"{s} x {self.n_init}" for s in self.starts)
-        return f"{starts} (to {self.short_tol:g}, best {self.n_refine} on)"
+def label(settings):
+    """'hc + k-means++ x 20 + ... (to 0.001, best 3 on)' of a search (hc runs once)."""
+    starts = " + ".join(s if s == "hc" else f"{s} x {settings.n_init}"
+                        for s in settings.starts)
+    return f"{starts} (to {settings.short_tol:g}, best {settings.n_refine} on)"
 
 
-DEFAULT = Configuration(selection.DEFAULT_STARTS, selection.DEFAULT_N_INIT)
+DEFAULT = DEFAULT_SEARCH
 # Configurations compared: the em backend's k-means start, select's default, and select's
 # starts with random soft starts added, 10, 20 and 40 of each method, shorter short runs and
 # fewer long ones (each of those runs about as long as the default on Old Faithful).
 WITH_RANDOM = ("hc", "k-means++", "random_from_data", "random")
 CONFIGURATIONS = [
-    Configuration(("hc", "kmeans"), 5), DEFAULT,
-    *[Configuration(WITH_RANDOM, n_init, short_tol=1e-3, n_refine=3) for n_init in (10, 20, 40)]]
+    SearchSettings(("hc", "kmeans"), 5), DEFAULT,
+    *[SearchSettings(WITH_RANDOM, n_init, short_tol=1e-3, n_refine=3) for n_init in (10, 20, 40)]]
 # The best known: every start's short run to 1e-4, the best 20 distinct run on to the end.
 REFERENCE = dict(short_tol=1e-4, n_refine=20)
 TOLERANCE = 1e-3
@@ -64,19 +55,15 @@ TOLERANCE = 1e-3
 def measure_cell(X, name, model, k, restarts, seed):
     """The best known log-likelihood of a cell and each configuration's."""
     resolution = metrics.data_resolution(X)
-    reference = selection.fit_cell(X, model, k, starts=("hc",) + RANDOM_STARTS,
-                                   n_init=restarts, seed=seed, resolution=resolution,
-                                   **REFERENCE)
+    reference = fit_cell(X, model, k, SearchSettings(("hc",) + RANDOM_STARTS, restarts,
+                                                     **REFERENCE),
+                         seed=seed, resolution=resolution)
     row = {"data": name, "model": model, "n_components": k}
     for configuration in CONFIGURATIONS:
-        cell = selection.fit_cell(X, model, k, starts=configuration.starts,
-                                  n_init=configuration.n_init,
-                                  short_tol=configuration.short_tol,
-                                  n_refine=configuration.n_refine, seed=seed + 1,
-                                  resolution=resolution)
-        row[configuration.label] = cell["loglik"] if cell["status"] == "ok" else np.nan
+        cell = fit_cell(X, model, k, configuration, seed=seed + 1, resolution=resolution)
+        row[label(configuration)] = cell["loglik"] if cell["status"] == "ok" else np.nan
     # the best any run found: the reference, or a configuration that went beyond it
-    found = [row[configuration.label] for configuration in CONFIGURATIONS]
+    found = [row[label(configuration)] for configuration in CONFIGURATIONS]
     found.append(reference["loglik"] if reference["status"] == "ok" else np.nan)
     found = [value for value in found if np.isfinite(value)]
     return row | {"best_known": max(found) if found else np.nan}
@@ -87,7 +74,7 @@ def measure(restarts=50, max_components=6, n_jobs=None, seed=0):
     jobs = []
     for name in DATASETS:
         X = load_dataset(name).X
-        for model in selection.available_models(X.shape[1]):
+        for model in available_models(X.shape[1]):
             for k in range(1, max_components + 1):
                 jobs.append(delayed(measure_cell)(X, name, model, k, restarts, seed))
     return pd.DataFrame(Parallel(n_jobs=n_jobs)(jobs))
@@ -107,7 +94,7 @@ def report(table, command, seconds=None):
     """The markdown report of a measured table: shares per configuration, per data set and
     model for select's default, and the cells the default misses."""
     known, reached = coverage(table)
-    default = DEFAULT.label
+    default = label(DEFAULT)
     timing = "" if seconds is None else f", {seconds / 60:.0f} min on a 2-core machine"
     lines = ["# Start coverage of gmmlab.select\n",
              f"`{command}` ({datetime.date.today()}{timing}). For every shipped real data set, "
@@ -141,7 +128,7 @@ def report(table, command, seconds=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gmmlab.start_coverage",
+    parser = argparse.ArgumentParser(prog="python experiments/model_selection/start_coverage.py",
                                      description="Share of cells select's starts reach.")
     parser.add_argument("--restarts", type=int, default=50,
                         help="starts of each random method for the best known (default 50)")
@@ -152,7 +139,8 @@ def main(argv=None):
     parser.add_argument("--from-table", help="rewrite the report from a measured table (.csv) "
                                              "instead of measuring")
     args = parser.parse_args(argv)
-    command = "python -m gmmlab.start_coverage " + " ".join(argv or sys.argv[1:])
+    command = ("python experiments/model_selection/start_coverage.py "
+               + " ".join(argv or sys.argv[1:]))
     if args.from_table:
         table, seconds = pd.read_csv(args.from_table), None
         table.attrs["restarts"] = args.restarts

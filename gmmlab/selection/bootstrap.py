@@ -14,7 +14,7 @@ that empties a component is kept, as mclust keeps it: on samples from the K-comp
 extra component often has few points (Old Faithful EEE, 3 vs 4: 30 of 49 replicates), and
 dropping those samples would shift the null distribution up.
 
-    python -m gmmlab.bootstrap faithful --model EEE -k 3 -B 999 -o lrt_faithful_EEE_3.png
+    python -m gmmlab.selection.bootstrap faithful --model EEE -k 3 -B 999 -o lrt_faithful_EEE_3.png
 """
 
 import argparse
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 
-from gmmlab import gaussian, selection
-from gmmlab.em import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError
+from gmmlab.model import gaussian, search
+from gmmlab.model.em import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError
+from gmmlab.selection import cli
 
 
 @dataclass
@@ -54,11 +55,11 @@ class BootstrapLRT:
 
 
 def bootstrap_lrt(X, model, n_components, n_boot=999, random_state=0, n_jobs=None,
-                  reg_covar=1e-6, tol=selection.TOL, replicate_tol=1e-6, max_iter=1000,
-                  n_init=selection.DEFAULT_N_INIT):
+                  reg_covar=1e-6, tol=search.DEFAULT_SEARCH.tol, replicate_tol=1e-6,
+                  max_iter=1000, n_init=search.DEFAULT_SEARCH.n_init):
     """Bootstrap LRT of K = ``n_components`` against K + 1 components of ``model``.
 
-    X : (N, D). The two fits to X are :func:`gmmlab.selection.best_fit` (the default starts of
+    X : (N, D). The two fits to X are :func:`gmmlab.model.search.best_fit` (the default starts of
     :func:`gmmlab.select`, EM until the mean log-likelihood changes by less than ``tol``); the
     refits to the replicates stop at ``replicate_tol`` (select's tolerance: a replicate's
     statistic needs less precision than the observed one, and slow EM on a null sample with an
@@ -71,10 +72,11 @@ def bootstrap_lrt(X, model, n_components, n_boot=999, random_state=0, n_jobs=Non
     if not isinstance(n_boot, int) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}.")
     started = time.perf_counter()
+    settings = search.SearchSettings(n_init=n_init, reg_covar=reg_covar, tol=tol,
+                                     max_iter=max_iter)
     fits = []
     for k in (n_components, n_components + 1):
-        row, estimator = selection.best_fit(X, model, k, seed=random_state, n_init=n_init,
-                                            reg_covar=reg_covar, tol=tol, max_iter=max_iter)
+        row, estimator = search.best_fit(X, model, k, settings, seed=random_state)
         if row["status"] != "ok":
             raise ValueError(f"{model} with K = {k} has no sound fit to these data "
                              f"({row['status']}: {row['reason']}); the LRT needs both.")
@@ -110,7 +112,7 @@ def simulate(estimator, n_samples, rng):
 def _refit(X, estimator, reg_covar, tol, max_iter):
     """EM on X started at a fitted estimator's parameters: the log-likelihood, or None when a
     covariance collapses or ends at the reg_covar floor (smallest eigenvalue <= 2 reg_covar,
-    the floor of :func:`gmmlab.metrics.degeneracy`)."""
+    the floor of :func:`gmmlab.model.metrics.degeneracy`)."""
     refit = EMGaussianMixture(
         estimator.n_components, covariance_type=estimator.covariance_type, tol=tol,
         reg_covar=reg_covar, max_iter=max_iter, weights_init=estimator.weights_,
@@ -139,16 +141,40 @@ def _replicate(null, alternative, n_samples, seed, reg_covar, tol, max_iter):
         redrawn += 1
 
 
-def main(argv=None):
-    """``python -m gmmlab.bootstrap DATA --model M -k K``: bootstrap LRTs of K vs K + 1."""
-    from gmmlab import plots
+def plot_bootstrap_lrt(results, title=""):
+    """One panel per bootstrap LRT (:class:`BootstrapLRT`): the histogram of
+    the replicate statistics, the observed statistic as a line, and the p-value. Returns the
+    Figure (matplotlib's, imported here: computing a test needs no plotting library)."""
+    import matplotlib.pyplot as plt
 
-    parser = argparse.ArgumentParser(prog="python -m gmmlab.bootstrap",
+    figure, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.2),
+                                squeeze=False)
+    for ax, result in zip(axes[0], results, strict=True):
+        # bins over the replicates and the observed statistic, so both show on one axis
+        edges = np.linspace(min(result.replicates.min(), 0.0),
+                            max(result.replicates.max(), result.observed), 50)
+        ax.hist(result.replicates, bins=edges, color="0.6", edgecolor="white")
+        ax.axvline(result.observed, color="tab:red", label=f"observed {result.observed:.2f}")
+        ax.set_title(f"{result.model}: {result.n_components} vs {result.n_components + 1}, "
+                     f"p = {result.p_value:.3f} (B = {len(result.replicates)})", fontsize=9)
+        ax.set_xlabel(r"bootstrap LRTS = $2\,(\ell_{K+1} - \ell_K)$")
+        ax.legend(frameon=False, fontsize=8)
+    axes[0, 0].set_ylabel("replicates")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def main(argv=None):
+    """``python -m gmmlab.selection.bootstrap DATA --model M -k K``: bootstrap LRTs of K vs
+    K + 1."""
+    parser = argparse.ArgumentParser(prog="python -m gmmlab.selection.bootstrap",
                                      description="Bootstrap LRT of K vs K + 1 components.")
     parser.add_argument("data", help="a data set name (e.g. faithful) or a CSV file")
     parser.add_argument("--columns", nargs="+", help="CSV columns to use (default: numeric)")
     parser.add_argument("--model", required=True, help="mclust model name, e.g. EEE")
-    parser.add_argument("-k", "--n-components", type=selection._parse_ks, default=[1],
+    parser.add_argument("-k", "--n-components", type=cli.parse_ks, default=[1],
                         help="the null K, or several: 1-3 tests 1 vs 2, 2 vs 3, 3 vs 4")
     parser.add_argument("-B", "--n-boot", type=int, default=999)
     parser.add_argument("--seed", type=int, default=0)
@@ -157,17 +183,20 @@ def main(argv=None):
                                                "distributions here (png, pdf, svg)")
     args = parser.parse_args(argv)
     try:
-        X = selection.load_data(args.data, args.columns)
+        X = cli.load_data(args.data, args.columns)
         results = []
         for k in args.n_components:
             results.append(bootstrap_lrt(X, args.model, k, args.n_boot, args.seed,
                                          args.n_jobs))
             print(results[-1].summary())
     except (ValueError, KeyError, OSError) as error:
-        print(f"gmmlab.bootstrap: error: {error}", file=sys.stderr)
+        print(f"gmmlab.selection.bootstrap: error: {error}", file=sys.stderr)
         return 1
     if args.output:
-        plots.plot_bootstrap_lrt(results, title=args.data).savefig(args.output,
+        import matplotlib
+
+        matplotlib.use("Agg")  # the figure goes to a file; no screen is assumed
+        plot_bootstrap_lrt(results, title=args.data).savefig(args.output,
                                                                     bbox_inches="tight")
         print(f"figure written to {args.output}")
     return 0

@@ -8,14 +8,13 @@ Config groups live in ``conf/`` (``dataset/``, ``backend/``, ``hydra/launcher/``
 in ``experiments/`` (group ``experiment``). Typed schemas (below, in Hydra's ConfigStore) turn a
 typo or a bad value into an error before anything runs. This module and gmmlab's launchers
 (``hydra_plugins.gmmlab``) are the only ones that import Hydra; the work itself is
-:func:`gmmlab.job.run_job`.
+:func:`gmmlab.study.job.run_job`.
 """
 
 import dataclasses
 import inspect
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -38,19 +37,22 @@ from hydra_plugins.gmmlab.slurm_launcher import SlurmLauncher, SlurmLauncherConf
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gmmlab import backends, datasets, gaussian, plugins, results
+from gmmlab import backends, datasets, plugins
 from gmmlab.console import describe, run_command
-from gmmlab.job import resume_key, run_job, summary_table
+from gmmlab.model import gaussian
+from gmmlab.study import results
+from gmmlab.study.job import resume_key, run_job, summary_table
+from gmmlab.study.spec import check_plugins, job_spec
 
 # conf/config.yaml names a sweep's run folders ${gmmlab_run_folder:...}: see
-# gmmlab.results.run_folder_name (short, safe, a hash of the overrides).
+# gmmlab.study.results.run_folder_name (short, safe, a hash of the overrides).
 OmegaConf.register_new_resolver("gmmlab_run_folder", results.run_folder_name, replace=True)
 # The process of the gmmlab command, so its joblib workers can end with it.
 SWEEP_PID = "GMMLAB_SWEEP_PID"
 
 # scikit-learn's four names and mclust's fourteen (each backend says which it fits).
 CovarianceType = Enum("CovarianceType", {name: name for name in
-                                         gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS})
+                                         gaussian.ALL_COVARIANCE_TYPES})
 
 
 @dataclasses.dataclass
@@ -139,18 +141,6 @@ def installed(group, own):
             yield name
 
 
-def check_plugins(cfg):
-    """Raise PluginError when the configured backend or data set cannot be used (a bad target,
-    options a backend function does not take); nothing is loaded or fitted."""
-    options = {key: cfg.backend[key] for key in cfg.backend
-               if not OmegaConf.is_missing(cfg.backend, key)}
-    options = OmegaConf.to_container(OmegaConf.create(options), resolve=True)
-    covariance_type = getattr(cfg.covariance_type, "name", cfg.covariance_type)
-    backends.check(options.pop("name"), covariance_type, **options)
-    target = None if OmegaConf.is_missing(cfg.dataset, "target") else cfg.dataset.get("target")
-    datasets.loader(cfg.dataset.name, target)
-
-
 class CheckTargets(Callback):
     """A bad backend or data-set target stops a sweep before any job runs. Where the backend,
     the data set or the covariance type is itself swept, the sweep's base configuration is not
@@ -233,45 +223,6 @@ def run(cfg):
     return record
 
 
-def job_spec(cfg, overrides, choices):
-    """(the job's resolved configuration as plain data with its report labels, the
-    configuration error that keeps it from running or None)."""
-    problem = None
-    try:
-        check_plugins(cfg)
-    except plugins.PluginError as error:
-        problem = str(error)
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing and problem is None:
-        problem = (f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value; "
-                   f"expected one on the command line, e.g. {missing[0]}=VALUE.")
-    try:
-        spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True,
-                                      throw_on_missing=False)
-    except OmegaConfBaseException as error:
-        problem = problem or describe(error)
-        spec = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
-    spec["variant"], spec["data_setting"] = describe_run(overrides, choices)
-    return spec, problem
-
-
-def finished_before(config, output_dir):
-    """The resume rule for a launcher deciding what to submit: True when ``output_dir`` holds
-    a finished result of this job's configuration, data and versions."""
-    if not config.resume:
-        return False
-    task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-    spec, problem = job_spec(task, list(config.hydra.overrides.task),
-                             config.hydra.runtime.choices)
-    if problem is not None:
-        return False
-    try:
-        key = resume_key(spec)
-    except Exception:  # noqa: BLE001 - the job will record why
-        return False
-    return results.stale_reason(output_dir, key) is None
-
-
 def end_with_sweep():
     """In a worker process the gmmlab command started (joblib, submitit's local executor),
     watch the parent: when it dies (killed), end this worker at once instead of fitting on
@@ -289,23 +240,6 @@ def end_with_sweep():
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="gmmlab-end-with-sweep", daemon=True).start()
-
-
-def describe_run(overrides, choices):
-    """Labels for reports: the method variant (backend config and its overridden options,
-    reg_covar, covariance_type) and the data setting (data set and its overridden options,
-    replicate seeds excluded), e.g. ('em_stop n_init=10', 'synthetic n_samples=100')."""
-    method, data = [choices["backend"]], [choices["dataset"]]
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        value = re.sub(r"\\(.)", r"\1", value)  # Hydra escapes ':' ',' '=' in sweeps
-        if key in ("backend.target", "dataset.target"):  # a user function names the method
-            (method if key == "backend.target" else data)[0] = value
-        elif key.startswith("backend.") or key in ("reg_covar", "covariance_type"):
-            method.append(f"{key.removeprefix('backend.')}={value}")
-        elif key.startswith("dataset.") and not key.endswith("seed"):
-            data.append(f"{key.removeprefix('dataset.').removeprefix('options.')}={value}")
-    return " ".join(method), " ".join(data)
 
 
 def main():

@@ -1,4 +1,4 @@
-"""PyMC backend speed: ``python -m gmmlab.bench_bayes`` (or ``make bench-bayes``).
+"""PyMC backend speed: ``python experiments/speed/bench_bayes.py`` (or ``make bench-bayes``).
 
 Per data set (Old Faithful K = 2 full, tutorial_1d K = 3, synthetic 2-D N = 5000 K = 3), at the
 backend's defaults (4 chains x (1000 tune + 1000 draws), target_accept 0.9, EM start), four
@@ -34,8 +34,9 @@ import subprocess
 import sys
 import time
 
+from benchmark_table import machine_description, publish
+
 from gmmlab import backends
-from gmmlab.bench import machine_description, publish
 from gmmlab.datasets import load_dataset
 
 CASES = [("faithful", {}, 2), ("tutorial_1d", {}, 3),
@@ -133,7 +134,8 @@ def main(argv=None):
             rows.append(measure(name, options, K, way, single=args.single))
             print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     report = (f"Machine: {machine_description()}\n\n"
-              f"Command: python -m gmmlab.bench_bayes {shlex.join(argv or sys.argv[1:])}\n\n"
+              "Command: python experiments/speed/bench_bayes.py "
+              f"{shlex.join(argv or sys.argv[1:])}\n\n"
               f"{format_table(rows)}\n")
     publish(report, args.output)
     return rows

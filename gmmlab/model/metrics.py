@@ -15,7 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from gmmlab import gaussian
+from gmmlab.model import gaussian
 
 # ------------------------------------------------------------------ likelihood and criteria
 
@@ -48,6 +48,29 @@ def responsibilities(X, weights, means, covariances):
     return np.exp(densities - logsumexp(densities, axis=1, keepdims=True))
 
 
+# The information criteria of a fit, in scikit-learn's sign (lower is better): the keys of
+# information_criteria's result that model selection ranks by, in the order reports list them.
+INFORMATION_CRITERIA = ("bic", "aic", "icl", "icl_entropy")
+
+
+def bic_of(loglik, n_parameters, n_samples):
+    """Bayesian information criterion (Schwarz 1978), lower is better.
+
+    BIC = -2 l + p log N, for a total log-likelihood ``loglik`` = l, ``n_parameters`` = p free
+    parameters (:func:`gmmlab.model.gaussian.n_parameters`) and ``n_samples`` = N.
+
+    Returns
+    -------
+    float
+    """
+    return -2 * loglik + n_parameters * np.log(n_samples)
+
+
+def aic_of(loglik, n_parameters):
+    """Akaike information criterion AIC = -2 l + 2 p (lower is better); see :func:`bic_of`."""
+    return -2 * loglik + 2 * n_parameters
+
+
 def information_criteria(X, weights, means, covariances, covariance_type):
     """loglik (total), n_params, BIC, AIC, the two ICLs, and the MAP labels argmax_k r_nk.
 
@@ -77,8 +100,8 @@ def information_criteria(X, weights, means, covariances, covariance_type):
     labels = log_resp.argmax(axis=1)
     map_log_resp = float(log_resp[np.arange(N), labels].sum())
     n_params = gaussian.n_parameters(K, D, covariance_type)
-    bic = -2 * loglik + n_params * np.log(N)
-    return dict(loglik=loglik, n_params=n_params, bic=bic, aic=-2 * loglik + 2 * n_params,
+    bic = bic_of(loglik, n_params, N)
+    return dict(loglik=loglik, n_params=n_params, bic=bic, aic=aic_of(loglik, n_params),
                 icl=bic - 2 * map_log_resp, icl_entropy=bic + 2 * entropy, entropy=entropy,
                 labels=labels)
 

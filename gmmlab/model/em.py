@@ -3,7 +3,7 @@
 ``EMGaussianMixture`` takes the constructor parameters of ``sklearn.mixture.GaussianMixture`` and
 exposes the same fitted attributes, so either can stand in for the other. scikit-learn supplies
 only the estimator protocol (``BaseEstimator`` for get/set_params and cloning, ``validate_data``
-for input checking); the algorithm lives here and in :mod:`gmmlab.gaussian`.
+for input checking); the algorithm lives here and in :mod:`gmmlab.model.gaussian`.
 
 One EM iteration from parameters theta_t:
 
@@ -11,7 +11,7 @@ One EM iteration from parameters theta_t:
   the log-sum-exp term summed over n is the log-likelihood l(theta_t).
 * M-step: pi_k = N_k / N, mu_k the responsibility-weighted mean, and Sigma_k the weighted
   covariance constrained to the covariance type: scikit-learn's four or mclust's fourteen models
-  lambda_k D_k A_k D_k^T (:data:`gmmlab.gaussian.MODEL_M_STEPS`).
+  lambda_k D_k A_k D_k^T (:data:`gmmlab.model.gaussian.MODEL_M_STEPS`).
 
 l(theta_t) never decreases (with ``reg_covar=0``) unless a component collapses, which this
 estimator detects and handles as ``singular`` says.
@@ -24,10 +24,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from gmmlab import gaussian, hc
+from gmmlab.model import gaussian, hc, metrics
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
-COVARIANCE_TYPES = gaussian.COVARIANCE_TYPES + gaussian.MCLUST_MODELS
+COVARIANCE_TYPES = gaussian.ALL_COVARIANCE_TYPES
 # Restarts are distinct starts: a start whose partition an earlier restart had is drawn again,
 # up to this many draws per restart asked for.
 DRAWS_PER_RESTART = 10
@@ -63,7 +63,8 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV' (volume lambda, shape A,
         orientation D: Equal, Variable or Identity); spherical = VII, diag = VVI, tied = EEE,
         full = VVV. ``covariances_`` has the shape of the model's storage form (see
-        :mod:`gmmlab.gaussian`): (K,) for EII and VII, (K, D) for the *I models, (D, D) for EEE,
+        :mod:`gmmlab.model.gaussian`): (K,) for EII and VII, (K, D) for the *I models, (D, D) for
+        EEE,
         (K, D, D) for the rest; so has ``precisions_init``, whose covariances the first M-step
         constrains to the model.
     n_init : int, default=1
@@ -360,7 +361,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     def _initial_responsibilities(self, X, rng):
         """Hard or random responsibilities (N, K) from the ``init_params`` method."""
         N, K = len(X), self.n_components
-        if self.init_params == "hc":  # deterministic: mclust's hierarchical start (gmmlab.hc)
+        if self.init_params == "hc":  # deterministic: mclust's hierarchical start (gmmlab.model.hc)
             return hc.responsibilities(X, K)
         if self.init_params == "random":
             resp = rng.uniform(size=(N, K))
@@ -403,11 +404,11 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X):
         """Bayesian information criterion -2 l + p log N (lower is better)."""
-        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
+        return metrics.bic_of(self.score(X) * len(X), self._n_parameters(), len(X))
 
     def aic(self, X):
         """Akaike information criterion -2 l + 2 p (lower is better)."""
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+        return metrics.aic_of(self.score(X) * len(X), self._n_parameters())
 
     def sample(self, n_samples=1):
         """Ancestor sampling: z ~ Categorical(weights), x ~ N(mu_z, Sigma_z).

@@ -1,13 +1,10 @@
 """Figures shared by reports: matplotlib only, drawn onto a given or new Axes."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # reports are written to files; no screen is assumed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from gmmlab import analysis  # noqa: E402
+from gmmlab.report import analysis
 
 
 def plot_dataset(dataset, ax=None, bins=30):
@@ -40,14 +37,14 @@ def plot_dataset(dataset, ax=None, bins=30):
     return ax
 
 
+# One colour per backend family (analysis.BACKEND_FAMILIES); users' backends grey.
 BACKEND_COLOURS = {"em": "tab:blue", "sklearn": "tab:orange", "sklearn_vb": "tab:green",
                    "pymc": "tab:red", "mclust": "tab:purple"}
 
 
 def _colour(label):
-    """The colour of the backend a label (e.g. 'sklearn_vb n_init=5') starts with."""
-    matches = [name for name in BACKEND_COLOURS if str(label).startswith(name)]
-    return BACKEND_COLOURS[max(matches, key=len)] if matches else "tab:gray"  # user backends
+    """The colour of the backend family of a label (e.g. 'sklearn_vb n_init=5')."""
+    return BACKEND_COLOURS.get(analysis.backend_family(label), "tab:gray")
 
 
 def _line_styles(labels):
@@ -75,7 +72,7 @@ def plot_fitted_densities(dataset, fits, name=None):
     density contours, the true components' 1-sigma ellipses dashed. Returns the Figure.
     """
     truth, name = dataset.truth, name or dataset.name
-    from gmmlab.metrics import log_likelihood_per_sample
+    from gmmlab.model.metrics import log_likelihood_per_sample
 
     X = dataset.X
     if dataset.n_features == 1:
@@ -232,29 +229,6 @@ def plot_singularity(table, order):
                  fontsize="small")
     fig.tight_layout()
     return fig
-
-
-def plot_bootstrap_lrt(results, title=""):
-    """One panel per bootstrap LRT (:class:`gmmlab.bootstrap.BootstrapLRT`): the histogram of
-    the replicate statistics, the observed statistic as a line, and the p-value. Returns the
-    Figure."""
-    figure, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.2),
-                                squeeze=False)
-    for ax, result in zip(axes[0], results, strict=True):
-        # bins over the replicates and the observed statistic, so both show on one axis
-        edges = np.linspace(min(result.replicates.min(), 0.0),
-                            max(result.replicates.max(), result.observed), 50)
-        ax.hist(result.replicates, bins=edges, color="0.6", edgecolor="white")
-        ax.axvline(result.observed, color="tab:red", label=f"observed {result.observed:.2f}")
-        ax.set_title(f"{result.model}: {result.n_components} vs {result.n_components + 1}, "
-                     f"p = {result.p_value:.3f} (B = {len(result.replicates)})", fontsize=9)
-        ax.set_xlabel(r"bootstrap LRTS = $2\,(\ell_{K+1} - \ell_K)$")
-        ax.legend(frameon=False, fontsize=8)
-    axes[0, 0].set_ylabel("replicates")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    return figure
 
 
 def plot_accuracy_vs_time(table, accuracy, label, order):

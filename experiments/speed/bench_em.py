@@ -1,4 +1,5 @@
-"""EM speed and memory against scikit-learn: ``python -m gmmlab.bench`` (or ``make bench``).
+"""EM speed and memory against scikit-learn: ``python experiments/speed/bench_em.py`` (or
+``make bench``).
 
 For every configuration both estimators start from identical initial parameters (``tol=0``, a
 fixed number of iterations) in one process. Time per iteration is
@@ -8,18 +9,17 @@ the final log-likelihoods must agree to 1e-8 relative.
 """
 
 import argparse
-import os
-import platform
 import statistics
 import time
 import tracemalloc
 import warnings
 
 import numpy as np
+from benchmark_table import machine_description, publish
 from sklearn.mixture import GaussianMixture
 
+from gmmlab import EMGaussianMixture
 from gmmlab.datasets import ancestor_sample, random_truth
-from gmmlab.em import EMGaussianMixture
 
 SIZES = [(10_000, 2, 3), (100_000, 8, 8), (200_000, 16, 16), (1_000_000, 4, 5)]
 QUICK_SIZES = [(2_000, 2, 3), (5_000, 4, 4)]
@@ -90,31 +90,6 @@ def measure(n_samples, n_features, n_components, covariance_type, n_iter=5, repe
     return row
 
 
-def machine_description():
-    """CPU model, cores, Python, numpy and its BLAS, scikit-learn."""
-    import sklearn
-    from threadpoolctl import threadpool_info
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    blas = next((f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
-                 for p in threadpool_info() if p["user_api"] == "blas"), "unknown BLAS")
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-            f"numpy {np.__version__} with {blas}, scikit-learn {sklearn.__version__}")
-
-
-def publish(report, output=None):
-    """Print a benchmark's report and, given a path, write it there too."""
-    print("\n" + report)
-    if output:
-        with open(output, "w") as out:
-            out.write(report)
-
-
 def format_table(rows):
     """The rows as a Markdown table."""
     header = ("| N | D | K | covariance | sklearn s/iter | gmmlab s/iter | speed-up | "
@@ -144,7 +119,7 @@ def main(argv=None):
                                 args.iterations, args.repeats))
             print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     report = (f"Machine: {machine_description()}\n\n"
-              f"Command: python -m gmmlab.bench --repeats {args.repeats} "
+              f"Command: python experiments/speed/bench_em.py --repeats {args.repeats} "
               f"--iterations {args.iterations}{' --quick' if args.quick else ''}\n\n"
               f"{format_table(rows)}\n")
     publish(report, args.output)

@@ -6,7 +6,7 @@ best marked, one sentence saying what won; a cross-data-set table; accuracy agai
 then per data setting the values of every seed, information criteria against K, fits over the
 data with the truth, EM convergence, PyMC traces and diagnostics and the outcome of every run;
 a glossary of columns at the end. What a run means (its outcome, a worse local optimum, the
-rankings) comes from :mod:`gmmlab.analysis`; the layout is in ``gmmlab/templates``.
+rankings) comes from :mod:`gmmlab.report.analysis`; the layout is in ``gmmlab/report/templates``.
 """
 
 import argparse
@@ -17,13 +17,16 @@ import sys
 from pathlib import Path
 
 import jinja2
+import matplotlib
 import numpy as np
 import pandas as pd
 
-from gmmlab import analysis, gaussian, plots
-from gmmlab.analysis import METRIC, METRICS, format_number
-from gmmlab.job import IDATA_FILE, load_spec_dataset
-from gmmlab.results import readable_results
+from gmmlab.console import run_command
+from gmmlab.model import gaussian
+from gmmlab.report import analysis, plots
+from gmmlab.report.analysis import METRIC, METRICS, format_number
+from gmmlab.study.job import IDATA_FILE, load_spec_dataset
+from gmmlab.study.results import readable_results
 
 MAX_HISTORIES = 12
 # Figure files (.png) by what they show: a rerun that changes one figure changes one file.
@@ -156,7 +159,7 @@ class Report:
 
     def render(self, title):
         """(HTML, Markdown) of the blocks."""
-        loader = jinja2.PackageLoader("gmmlab", "templates")
+        loader = jinja2.PackageLoader("gmmlab.report", "templates")
         options = {"loader": loader, "trim_blocks": True, "lstrip_blocks": True,
                    "keep_trailing_newline": True, "undefined": jinja2.StrictUndefined}
         page = jinja2.Environment(autoescape=True, **options)
@@ -541,8 +544,7 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
 
 def main(argv=None):
     """Console entry point ``gmmlab-report`` (errors explained by gmmlab.console)."""
-    from gmmlab.console import run_command
-
+    matplotlib.use("Agg")  # the report's figures go to files; no screen is assumed
     run_command("gmmlab-report", report_command, argv)
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 RESULT_FILE = "result.json"
 IDATA_FILE = "posterior.nc"
 LOCK_FILE = ".lock"
-# Fields every record has (gmmlab.job writes them first); a file without them is incomplete.
+# Fields every record has (gmmlab.study.job writes them first); a file without them is incomplete.
 REQUIRED = ("status", "message", "backend", "dataset", "n_components", "seed", "provenance")
 # Statuses of a finished run (resume keeps them); 'failed' runs again.
 FINISHED = ("ok", "singular")
@@ -149,7 +149,7 @@ def read_result(run_dir):
 
 def stale_reason(run_dir, resume_key):
     """None when ``run_dir`` holds a finished result (status ok or singular) made from the same
-    ``resume_key`` (see :func:`gmmlab.job.resume_key`), else why the run must run again:
+    ``resume_key`` (see :func:`gmmlab.study.job.resume_key`), else why the run must run again:
     "no result yet", "data changed since the last run", ...
 
     A result written before data fingerprints were recorded is compared on its configuration

@@ -1,4 +1,5 @@
-"""gmmlab's model-selection grid against mclust's ``mclustBIC``: ``python -m gmmlab.bench_mclust``
+"""gmmlab's model-selection grid against mclust's ``mclustBIC``:
+``python experiments/speed/bench_mclust.py``
 (or ``make bench-mclust``; needs R, mclust and gmmlab[r]).
 
 On each real data set, both fit the same grid, K = 1..9 for every covariance model the EM
@@ -14,11 +15,12 @@ import statistics
 import time
 
 import numpy as np
+from benchmark_table import machine_description, publish
 
-from gmmlab import backends, gaussian, metrics
-from gmmlab.backends.mclust import _r
-from gmmlab.bench import machine_description, publish
+from gmmlab import backends
+from gmmlab.backends.mclust import r_session
 from gmmlab.datasets import load_dataset
+from gmmlab.model import gaussian, metrics
 
 DATA = ("faithful", "faithful_eruptions", "galaxies", "acidity", "enzyme", "iris")
 COMPONENTS = range(1, 10)
@@ -45,7 +47,7 @@ def gmmlab_grid(X, types):
 
 def mclust_grid(X, models):
     """mclustBIC over the same grid, in scikit-learn's sign; NaN for mclust's NA cells."""
-    ro, converter, _ = _r()
+    ro, converter, _ = r_session()
     with ro.conversion.localconverter(converter):
         bic = ro.r("function(X, G, models) mclustBIC(X, G = G, modelNames = models, "
                    "verbose = FALSE)")(X, np.array(list(COMPONENTS)), np.array(models))
@@ -101,7 +103,7 @@ def main(argv=None):
         print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     total = (sum(r["gmmlab_s"] for r in rows), sum(r["mclust_s"] for r in rows))
     report = (f"Machine: {machine_description()}; R mclust through rpy2\n\n"
-              f"Command: python -m gmmlab.bench_mclust --repeats {args.repeats}\n\n"
+              f"Command: python experiments/speed/bench_mclust.py --repeats {args.repeats}\n\n"
               f"{format_table(rows)}\n\nAll data sets: gmmlab {total[0]:.2f} s, mclustBIC "
               f"{total[1]:.2f} s, ratio {total[0] / total[1]:.2f}x.\n")
     publish(report, args.output)

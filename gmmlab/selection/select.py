@@ -1,0 +1,168 @@
+"""Model selection over covariance models x numbers of components, as mclust's ``mclustBIC``.
+
+``select(X)`` fits every cell (model, K) with the EM estimator from several starts, keeps the
+highest log-likelihood of each cell among the fits that are not degenerate
+(:func:`gmmlab.model.metrics.degeneracy`: a component on tied values, with fewer than D + 1 points,
+or at the ``reg_covar`` floor). A cell whose every start is degenerate has no
+maximum-likelihood fit to speak of and, like mclust's NA, is never chosen. Criteria are in
+scikit-learn's sign (lower is better).
+
+The search of one cell is :mod:`gmmlab.model.search`; the command line ``gmmlab-select``
+is :mod:`gmmlab.selection.cli`.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from gmmlab.model import gaussian, metrics
+from gmmlab.model.search import (
+    CRITERIA,
+    DEFAULT_SEARCH,
+    SearchSettings,
+    available_models,
+    covariance_type_for,
+    fit_cell,
+)
+
+COLUMNS = ["model", "covariance_type", "n_components", "loglik", "n_parameters", "bic", "icl",
+           "icl_entropy", "aic", "status", "reason", "degenerate_starts", "start", "converged",
+           "n_iter", "seconds"]
+
+
+def _model_list(models, n_features):
+    if isinstance(models, str) and models == "all":
+        return available_models(n_features)
+    if isinstance(models, str):
+        models = [models]
+    names = []
+    for model in models:
+        covariance_type_for(model, n_features)  # raises with the list when unknown
+        name = gaussian.mclust_name(model, n_features)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+@dataclass
+class SelectionResult:
+    """The table of a :func:`select` run and the choice it makes.
+
+    table: one row per model x K (columns :data:`COLUMNS`); ``status`` is 'ok', 'degenerate'
+    (``reason`` says why) or 'failed' (``reason`` holds the error).
+    """
+
+    table: pd.DataFrame
+    criterion: str
+    n_samples: int
+    n_features: int
+    seconds: float
+
+    def best(self, n=3, criterion=None):
+        """The n best ok cells by ``criterion`` (default: the run's), lowest first; degenerate
+        and failed cells never count."""
+        criterion = criterion or self.criterion
+        ok = self.table[self.table["status"] == "ok"]
+        return ok.sort_values([criterion, "n_parameters"]).head(n).reset_index(drop=True)
+
+    def criterion_table(self, criterion=None):
+        """Models as columns, K as rows, the criterion where the cell is ok, NaN elsewhere."""
+        criterion = criterion or self.criterion
+        values = self.table[criterion].where(self.table["status"] == "ok")
+        frame = self.table.assign(value=values)
+        return frame.pivot(index="n_components", columns="model", values="value")[
+            list(dict.fromkeys(self.table["model"]))]
+
+    def marked_table(self, criterion=None):
+        """:meth:`criterion_table` as text: values to two decimals, 'deg.' or 'fail' where the
+        cell is degenerate or failed (never chosen), '-' where no cell was fitted."""
+        grid = self.criterion_table(criterion).map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+        for cell in self.table[self.table["status"] != "ok"].itertuples():
+            grid.loc[cell.n_components, cell.model] = {"degenerate": "deg.",
+                                                       "failed": "fail"}[cell.status]
+        return grid
+
+    def summary(self, n=3):
+        """A printout like mclust's ``summary(mclustBIC)``: the top models by BIC and ICL and
+        the criterion table, degenerate cells shown as such."""
+        lines = [f"gmmlab.select: {self.n_samples} samples x {self.n_features} features, "
+                 f"{self.table['model'].nunique()} models x K = "
+                 f"{_ranges(sorted(self.table['n_components'].unique()))}, "
+                 f"{self.seconds:.1f} s. Criteria lower is better (scikit-learn's sign)."]
+        for criterion in dict.fromkeys([self.criterion, "bic", "icl"]):
+            top = self.best(n, criterion)
+            if top.empty:
+                lines.append(f"\nNo ok cell to rank by {criterion.upper()}.")
+                continue
+            lines.append(f"\nTop {len(top)} by {criterion.upper()}:")
+            lines.append(pd.DataFrame({
+                "model,K": top["model"] + "," + top["n_components"].astype(str),
+                criterion.upper(): top[criterion].map("{:.3f}".format),
+                "difference": (top[criterion] - top[criterion].iloc[0]).map("{:.3f}".format),
+                **({"BIC": top["bic"].map("{:.3f}".format)} if criterion != "bic" else {}),
+                **({"ICL": top["icl"].map("{:.3f}".format)} if criterion != "icl" else {}),
+            }).to_string(index=False))
+        lines.append(f"\n{self.criterion.upper()} per model and K "
+                     "(deg. = degenerate, fail = failed: never chosen):")
+        lines.append(self.marked_table().to_string())
+        reasons = self.table[self.table["status"] != "ok"]
+        if len(reasons):
+            lines.append("\nWhy:")
+            lines += [f"  {row.model},{row.n_components}: {row.reason}"
+                      for row in reasons.itertuples()]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.summary()
+
+
+def _ranges(values):
+    return f"{values[0]}..{values[-1]}" if values == list(range(values[0], values[-1] + 1)) \
+        else ",".join(map(str, values))
+
+
+def select(X, n_components=range(1, 10), models="all", criterion="bic",
+           n_init=DEFAULT_SEARCH.n_init, random_state=0, n_jobs=None,
+           starts=DEFAULT_SEARCH.starts, reg_covar=DEFAULT_SEARCH.reg_covar,
+           tol=DEFAULT_SEARCH.tol, max_iter=DEFAULT_SEARCH.max_iter):
+    """Fit every model x K and rank them: mclust's ``mclustBIC`` with degenerate cells named.
+
+    X : array-like (N, D). n_components: the K to try. models: 'all' (mclust's models the EM
+    estimator fits, :func:`available_models`) or a list of mclust or scikit-learn names.
+    criterion: 'bic', 'icl', 'icl_entropy' or 'aic' (lower is better). Each cell is fitted
+    from ``starts`` (default: the hc start once, ``n_init`` k-means++ and ``n_init``
+    random_from_data starts) with seeds from ``random_state``; the best non-degenerate
+    log-likelihood is kept. n_jobs: cells in parallel (joblib).
+    Returns a :class:`SelectionResult`.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or not np.all(np.isfinite(X)):
+        raise ValueError(f"X must be a finite (n_samples, n_features) array, got shape "
+                         f"{X.shape}" + ("" if X.ndim != 2 else " with NaN or infinity") + ".")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}.")
+    ks = sorted({int(k) for k in np.atleast_1d(list(n_components))})
+    if not ks or ks[0] < 1 or ks[-1] > len(X):
+        raise ValueError(f"n_components must be between 1 and n_samples = {len(X)}, got "
+                         f"{list(n_components)}.")
+    names = _model_list(models, X.shape[1])
+    settings = SearchSettings(starts=tuple(starts), n_init=n_init, reg_covar=reg_covar, tol=tol,
+                              max_iter=max_iter)
+    resolution = metrics.data_resolution(X)
+    seeds = np.random.SeedSequence(random_state).generate_state(len(names) * len(ks))
+    cells = [(model, k) for model in names for k in ks]
+    started = time.perf_counter()
+    # one cell a task, the largest K first, so that no worker is left with a long cell at the
+    # end while the others wait (the cost of a cell grows with K)
+    order = sorted(range(len(cells)), key=lambda i: -cells[i][1])
+    fitted = Parallel(n_jobs=n_jobs, batch_size=1)(
+        delayed(fit_cell)(X, *cells[i], settings, seed=int(seeds[i]), resolution=resolution)
+        for i in order)
+    rows = [row for _, row in sorted(zip(order, fitted, strict=True), key=lambda p: p[0])]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return SelectionResult(table, criterion, len(X), X.shape[1], time.perf_counter() - started)
