@@ -225,17 +225,19 @@ def test_em_select_backend_gives_selects_cell_in_a_job_record(tmp_path, faithful
     assert record["diagnostics"]["starts"] == 21
 
 
-def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest(monkeypatch):
+def test_hc_on_large_data_agglomerates_a_subset_and_places_the_rest():
     """Above MAX_SAMPLES the agglomeration runs on a fixed random subset; the other samples
     join the nearest group: three far-apart blobs are recovered whole."""
     rng = np.random.RandomState(0)
     truth = np.repeat([0, 1, 2], 200)
     X = rng.normal(size=(600, 2)) + np.array([[0, 0], [12, 0], [0, 12]])[truth]
-    monkeypatch.setattr(hc, "MAX_SAMPLES", 150)
-    monkeypatch.setattr(hc, "_last", {})
-    labels = hc.partition(X, 3)
+    tree = hc.Agglomeration(X, max_samples=150)
+    assert len(tree.subset) == 150 and len(np.unique(tree.subset)) == 150
+    labels = tree.partition(3)
     assert adjusted_rand_score(truth, labels) == 1.0
-    np.testing.assert_array_equal(hc.partition(X, 3), labels)
+    np.testing.assert_array_equal(hc.Agglomeration(X, max_samples=150).partition(3), labels)
+    # the cached tree of the same data is the same object, and cuts alike
+    assert hc.agglomeration(X) is hc.agglomeration(X.copy())
 
 
 def test_start_coverage_counts_cells_within_the_tolerance_of_the_best_known(tmp_path, capsys):

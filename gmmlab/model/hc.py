@@ -19,13 +19,10 @@ square roots of the singular values. In 1-D mclust starts from quantile classes 
 (``qclass``), and so does :func:`partition` there.
 """
 
-import hashlib
+from functools import lru_cache
 
 import numpy as np
 
-# The last agglomeration, keyed by the data's checksum: select() and EM restarts ask for the
-# partitions of one data set at many K.
-_last = {}
 # Larger data are agglomerated on a random subset of this many samples (partition).
 MAX_SAMPLES = 1000
 
@@ -128,39 +125,83 @@ def quantile_classes(x, n_groups):
     return labels
 
 
-def partition(X, n_groups):
-    """The hc start of mclust's ``Mclust()``: labels (N,) in 0..n_groups-1.
+class Agglomeration:
+    """The hc start of one data set: its merge tree, cut at any number of groups.
 
-    D > 1: the VVV agglomeration on scaled-SVD variables cut at ``n_groups`` (mclust's
-    ``hclass(hc(X), G)``); D = 1: quantile classes. The agglomeration keeps an N x N matrix of
-    merge costs and takes O(N^3) time, so above :data:`MAX_SAMPLES` samples it runs on a
-    random subset of that many (always the same, seed 0), and every other sample joins the
-    group whose mean is nearest in the scaled-SVD variables (mclust's ``subset`` option does
-    the same with an E-step). The agglomeration of the last data set is kept, so asking for
-    other numbers of groups of the same data costs nothing.
+    D > 1: the VVV agglomeration on scaled-SVD variables (mclust's ``hc(X)``), its partitions
+    into 1..30 groups computed at once and others on demand. It keeps an N x N matrix of merge
+    costs and takes O(N^3) time, so above :data:`MAX_SAMPLES` samples it runs on a random
+    subset of that many (always the same, seed 0), and every other sample joins the group
+    whose mean is nearest in the scaled-SVD variables (mclust's ``subset`` option does the
+    same with an E-step). D = 1: quantile classes (mclust's ``qclass``), no tree.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    max_samples : int
+        The most samples agglomerated; above it, a random subset of this many.
     """
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1 or X.shape[1] == 1:
-        return quantile_classes(X, n_groups)
-    key = hashlib.sha1(np.ascontiguousarray(X).view(np.uint8)).hexdigest()
-    if key not in _last:
-        _last.clear()
-        Z = scaled_svd(X)
-        subset = np.arange(len(X)) if len(X) <= MAX_SAMPLES else np.sort(
-            np.random.RandomState(0).choice(len(X), MAX_SAMPLES, replace=False))
-        _last[key] = (Z, subset, agglomerate(Z[subset], range(1, 31)))
-    Z, subset, partitions = _last[key]
-    if n_groups not in partitions:
-        partitions |= agglomerate(Z[subset], [n_groups])
-    if n_groups not in partitions:
-        raise ValueError(f"hc: {len(X)} samples cannot make {n_groups} groups.")
-    if len(subset) == len(X):
-        return partitions[n_groups]
-    labels = partitions[n_groups]
-    means = np.stack([Z[subset][labels == g].mean(axis=0) for g in range(n_groups)])
-    nearest = ((Z[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
-    nearest[subset] = labels
-    return nearest
+
+    def __init__(self, X, max_samples=MAX_SAMPLES):
+        self.X = np.asarray(X, dtype=float)
+        self.one_dimensional = self.X.ndim == 1 or self.X.shape[1] == 1
+        if self.one_dimensional:
+            return
+        self.Z = scaled_svd(self.X)
+        N = len(self.X)
+        self.subset = np.arange(N) if N <= max_samples else np.sort(
+            np.random.RandomState(0).choice(N, max_samples, replace=False))
+        self.partitions = agglomerate(self.Z[self.subset], range(1, 31))
+
+    def partition(self, n_groups):
+        """mclust's ``hclass(hc(X), G)``: labels of shape (n_samples,) in 0..n_groups-1.
+
+        Raises
+        ------
+        ValueError
+            When the samples cannot make ``n_groups`` groups.
+        """
+        if self.one_dimensional:
+            return quantile_classes(self.X, n_groups)
+        if n_groups not in self.partitions:
+            self.partitions |= agglomerate(self.Z[self.subset], [n_groups])
+        if n_groups not in self.partitions:
+            raise ValueError(f"hc: {len(self.X)} samples cannot make {n_groups} groups.")
+        labels = self.partitions[n_groups]
+        if len(self.subset) == len(self.X):
+            return labels
+        Z = self.Z
+        means = np.stack([Z[self.subset][labels == g].mean(axis=0) for g in range(n_groups)])
+        nearest = ((Z[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
+        nearest[self.subset] = labels
+        return nearest
+
+
+@lru_cache(maxsize=1)
+def _agglomeration_of(data, shape):
+    return Agglomeration(np.frombuffer(data).reshape(shape))
+
+
+def agglomeration(X):
+    """The :class:`Agglomeration` of ``X``, the last one reused while the same data are asked
+    for again (:func:`gmmlab.select` and EM restarts cut one data set's tree at many K).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    Agglomeration
+    """
+    X = np.ascontiguousarray(X, dtype=float)
+    return _agglomeration_of(X.tobytes(), X.shape)
+
+
+def partition(X, n_groups):
+    """The hc start of mclust's ``Mclust()``: labels (N,) in 0..n_groups-1
+    (:meth:`Agglomeration.partition` of :func:`agglomeration`)."""
+    return agglomeration(X).partition(n_groups)
 
 
 def responsibilities(X, n_groups):
