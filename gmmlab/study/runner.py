@@ -102,7 +102,7 @@ def package_or_checkout(folder):
     packaged = resources.files("gmmlab") / folder
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[1] / folder
+    return Path(__file__).resolve().parents[2] / folder
 
 
 def register_configs():
