@@ -37,6 +37,7 @@ faster than any power of the pole, and keeps the posterior proper (the singulari
 
 import contextlib
 import dataclasses
+import inspect
 import threading
 import time
 import warnings
@@ -238,15 +239,123 @@ def numba_optimisation(level):
         config.OPT = saved
 
 
-def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nuts",
-             sampler="nutpie", likelihood="marginal", chains=4, tune=1000, draws=1000,
-             target_accept=0.9, max_treedepth=MAX_TREEDEPTH, cores=None, ordered=True,
-             relabel="pivot", start="em", advi_iterations=20_000, advi_learning_rate=0.01,
-             alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0,
-             density="auto", mass_matrix="low_rank"):
+@dataclasses.dataclass(frozen=True)
+class FitSpec:
+    """What one PyMC fit is asked for, checked once: the model and how it is sampled.
+
+    Its fields are the ``pymc`` backend's options (``backend.<field>=...``; they are
+    :func:`fit_pymc`'s keyword parameters, so the configuration schema cannot drift from
+    them). Invalid choices and combinations raise ValueError naming the field, the value and
+    what is accepted. ``density='auto'`` is resolved here: 'numba' where the hand-written
+    posterior applies (NUTS by nutpie on the marginal likelihood, LKJ prior, ordered means),
+    else 'pytensor'.
+
+    Attributes
+    ----------
+    n_components : int
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    inference : {'nuts', 'advi'}
+    sampler : {'nutpie', 'pymc'}
+        NUTS by nutpie (Rust, chains in threads) or by PyMC.
+    likelihood : {'marginal', 'mixture'}
+        The hand-written marginal density or PyMC's textbook mixture (module docstring).
+    chains, tune, draws : int
+        Chains, and tuning and kept draws per chain (ADVI: chains x draws from the fit).
+    target_accept : float
+    max_treedepth : int
+        NUTS makes at most 2^max_treedepth gradient evaluations per draw.
+    cores : int or None
+        Chains run at once (nutpie: threads, PyMC: processes); None, all CPUs.
+    ordered : bool
+        Means ordered along the first feature (one labelling of the posterior).
+    relabel : {'pivot', 'stephens'}
+    start : {'em', 'quantiles'}
+    advi_iterations : int
+    advi_learning_rate : float
+    alpha, mean_scale, sigma_scale, eta : float
+        Prior constants (module docstring).
+    covariance_prior : {'lkj', 'inverse_wishart'}
+    density : {'auto', 'numba', 'pytensor'}
+    mass_matrix : {'low_rank', 'diag'}
+    """
+
+    n_components: int
+    covariance_type: str
+    inference: str = "nuts"
+    sampler: str = "nutpie"
+    likelihood: str = "marginal"
+    chains: int = 4
+    tune: int = 1000
+    draws: int = 1000
+    target_accept: float = 0.9
+    max_treedepth: int = MAX_TREEDEPTH
+    cores: int | None = None
+    ordered: bool = True
+    relabel: str = "pivot"
+    start: str = "em"
+    advi_iterations: int = 20_000
+    advi_learning_rate: float = 0.01
+    alpha: float = 1.0
+    mean_scale: float = 2.0
+    covariance_prior: str = "lkj"
+    sigma_scale: float = 1.0
+    eta: float = 2.0
+    density: str = "auto"
+    mass_matrix: str = "low_rank"
+
+    def __post_init__(self):
+        check_choice("covariance_type", self.covariance_type, COVARIANCE_TYPES)
+        check_choice("inference", self.inference, INFERENCE)
+        check_choice("sampler", self.sampler, SAMPLERS)
+        check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        check_choice("relabel", self.relabel, RELABEL)
+        check_choice("start", self.start, STARTS)
+        check_choice("covariance_prior", self.covariance_prior, COVARIANCE_PRIORS)
+        check_choice("density", self.density, DENSITIES)
+        check_choice("mass_matrix", self.mass_matrix, MASS_MATRICES)
+        hand_written = (self.inference == "nuts" and self.sampler == "nutpie"
+                        and self.likelihood == "marginal" and self.covariance_prior == "lkj"
+                        and self.ordered)
+        if self.density == "numba" and not hand_written:
+            raise ValueError(
+                "density='numba' is written for NUTS by nutpie on the marginal likelihood "
+                f"with the LKJ prior and ordered means; got inference={self.inference!r}, "
+                f"sampler={self.sampler!r}, likelihood={self.likelihood!r}, "
+                f"covariance_prior={self.covariance_prior!r}, ordered={self.ordered!r} "
+                "(use density='pytensor' or 'auto')")
+        if self.density == "auto":
+            object.__setattr__(self, "density", "numba" if hand_written else "pytensor")
+
+    @property
+    def structure(self):
+        """:func:`build_model`'s arguments: what the model is, whatever samples it."""
+        return {name: getattr(self, name) for name in (
+            "n_components", "covariance_type", "likelihood", "ordered", "alpha", "mean_scale",
+            "covariance_prior", "sigma_scale", "eta")}
+
+    @property
+    def way(self):
+        """The key of :data:`SAMPLE`: 'advi', 'numba' (NUTS by nutpie on the hand-written
+        posterior), 'nutpie' or 'pymc'."""
+        if self.inference == "advi":
+            return "advi"
+        return "numba" if self.density == "numba" else self.sampler
+
+    def inference_record(self):
+        """What ran, for the record's diagnostics: inference, sampler, density, ordered and
+        the mass matrix adapted (PyMC's sampler adapts a diagonal one)."""
+        nuts = self.inference == "nuts"
+        return {"inference": self.inference, "sampler": self.sampler if nuts else None,
+                "density": self.density if nuts else None, "ordered": self.ordered,
+                "mass_matrix": (self.mass_matrix if self.sampler == "nutpie" else "diag")
+                if nuts else None}
+
+
+def fit_pymc(X, n_components, covariance_type, seed, reg_covar, **options):
     """Posterior draws, relabelled, summarised by their mean; diagnostics recorded.
 
-    sampler: 'nutpie' or 'pymc' (NUTS); likelihood: 'marginal' or 'mixture' (module
+    options: the fields of :class:`FitSpec` (this function's signature lists them with their
+    defaults). sampler: 'nutpie' or 'pymc' (NUTS); likelihood: 'marginal' or 'mixture' (module
     docstring). cores: chains run at once (nutpie: threads, PyMC: processes); None, all CPUs.
     start: where the chains begin (nutpie: then jittered by U(-0.25, 0.25) in the
     unconstrained space, :data:`START_JITTER`; PyMC's sampler: its own U(-1, 1)): 'em', the
@@ -270,65 +379,41 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, *, inference="nu
     factors; ``python experiments/speed/bench_bayes.py`` compares it with 'diag') or 'diag'. PyMC's
     sampler adapts a diagonal one whatever this says.
     """
-    check_choice("inference", inference, INFERENCE)
-    check_choice("sampler", sampler, SAMPLERS)
-    check_choice("relabel", relabel, RELABEL)
-    check_choice("start", start, STARTS)
-    check_choice("density", density, DENSITIES)
-    check_choice("mass_matrix", mass_matrix, MASS_MATRICES)
-    hand_written = (inference == "nuts" and sampler == "nutpie" and likelihood == "marginal"
-                    and covariance_prior == "lkj" and ordered)
-    if density == "numba" and not hand_written:
-        raise ValueError("density='numba' is written for NUTS by nutpie on the marginal "
-                         "likelihood with the LKJ prior and ordered means; got inference="
-                         f"{inference!r}, sampler={sampler!r}, likelihood={likelihood!r}, "
-                         f"covariance_prior={covariance_prior!r}, ordered={ordered!r} "
-                         "(use density='pytensor' or 'auto')")
-    density = "numba" if density == "auto" and hand_written else density
-    density = "pytensor" if density == "auto" else density
-    structure = dict(n_components=n_components, covariance_type=covariance_type,
-                     likelihood=likelihood, ordered=ordered, alpha=alpha, mean_scale=mean_scale,
-                     covariance_prior=covariance_prior, sigma_scale=sigma_scale, eta=eta)
+    spec = FitSpec(n_components, covariance_type, **options)
     started = time.perf_counter()
-    initvals = _start(X, n_components, covariance_type, seed, reg_covar, start)
+    initvals = _start(X, n_components, covariance_type, seed, reg_covar, spec.start)
     # One BLAS thread: the model's ops work on D x D matrices, where threads only contend.
     # Numba notes each PyTensor function it compiles but cannot cache on disk (it holds
     # pointers); the function runs all the same, so the note is not shown.
     with threadpool_limits(limits=1), warnings.catch_warnings(), numba_optimisation(0):
         warnings.filterwarnings("ignore", message="Cannot cache compiled function")
-        if inference == "advi":
-            idata, compile_seconds, sampler_seconds = _advi(
-                X, structure, initvals, seed, chains * draws, advi_iterations,
-                advi_learning_rate)
-        elif density == "numba":
-            idata, compile_seconds, sampler_seconds = _sample_hand_written(
-                X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
-                target_accept=target_accept, maxdepth=max_treedepth, cores=cores,
-                adaptation=mass_matrix)
-        elif sampler == "nutpie":
-            idata, compile_seconds, sampler_seconds = _sample_nutpie(
-                X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
-                target_accept=target_accept, maxdepth=max_treedepth, cores=cores,
-                adaptation=mass_matrix)
-        else:
-            idata, compile_seconds, sampler_seconds = _sample_pymc(
-                X, structure, initvals, seed, chains=chains, tune=tune, draws=draws,
-                target_accept=target_accept, max_treedepth=max_treedepth, cores=cores)
+        idata, compile_seconds, sampler_seconds = SAMPLE[spec.way](X, spec, initvals, seed)
     add_log_likelihood(idata, X)
-    sampling_seconds = time.perf_counter() - started - compile_seconds
-    summary = summarise_posterior(idata, X, relabel)
+    timings = {"sampling_seconds": time.perf_counter() - started - compile_seconds,
+               "compile_seconds": compile_seconds, "sampler_seconds": sampler_seconds}
+    summary = summarise_posterior(idata, X, spec.relabel)
     add_relabelled_posterior(idata, summary["draws"])
-    diagnostics = summary.pop("diagnostics") | {
-        "sampling_seconds": sampling_seconds, "compile_seconds": compile_seconds,
-        "sampler_seconds": sampler_seconds,
-        "inference": inference, "sampler": sampler if inference == "nuts" else None,
-        "density": density if inference == "nuts" else None, "ordered": ordered,
-        "mass_matrix": mass_matrix if inference == "nuts" and sampler == "nutpie" else
-        "diag" if inference == "nuts" else None} | (
-            sampler_statistics(idata) if inference == "nuts" else {})
+    diagnostics = summary.pop("diagnostics") | timings | spec.inference_record() | (
+        sampler_statistics(idata) if spec.inference == "nuts" else {})
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
                      **summary)
+
+
+def _options_signature(function, spec_class):
+    """``function``'s signature with the fields of ``spec_class`` (but K and the covariance
+    type) as keyword-only parameters in place of ``**options``: what the configuration schema
+    and the option checks read (:func:`gmmlab.backends.check`)."""
+    parameters = [p for p in inspect.signature(function).parameters.values()
+                  if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    parameters += [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,
+                                     default=field.default)
+                   for field in dataclasses.fields(spec_class)
+                   if field.name not in ("n_components", "covariance_type")]
+    return inspect.Signature(parameters)
+
+
+fit_pymc.__signature__ = _options_signature(fit_pymc, FitSpec)
 
 
 # Compiled models by structure and data, reused across seeds in this process.
@@ -356,24 +441,28 @@ def compiled_nutpie_model(X, structure):
     return model, compiled, time.perf_counter() - began
 
 
-def _sample_nutpie(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
-                   maxdepth, cores, adaptation):
+def _nutpie_options(spec, seed):
+    """nutpie.sample's keywords of a spec."""
+    return dict(chains=spec.chains, tune=spec.tune, draws=spec.draws, seed=seed,
+                cores=spec.cores, target_accept=spec.target_accept,
+                maxdepth=spec.max_treedepth, adaptation=spec.mass_matrix,
+                progress_bar=show_progress())
+
+
+def _sample_nutpie(X, spec, initvals, seed):
     """nutpie's NUTS from jittered starts at ``initvals``; (DataTree, compile seconds,
     sampler seconds)."""
     import nutpie
 
-    model, compiled, compile_seconds = compiled_nutpie_model(X, structure)
+    model, compiled, compile_seconds = compiled_nutpie_model(X, spec.structure)
     compiled = dataclasses.replace(compiled,
                                    initial_point_func=_initial_point_function(model, initvals))
     began = time.perf_counter()
-    idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
-                          cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          adaptation=adaptation, progress_bar=show_progress())
+    idata = nutpie.sample(compiled, **_nutpie_options(spec, seed))
     return idata, compile_seconds, time.perf_counter() - began
 
 
-def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
-                         maxdepth, cores, adaptation):
+def _sample_hand_written(X, spec, initvals, seed):
     """nutpie's NUTS on the hand-written posterior (:mod:`gmmlab.backends.mixture_posterior`)
     from jittered starts at ``initvals``; (DataTree, compile seconds: importing that module,
     which compiles its callbacks or loads them from Numba's cache, 0 once imported; sampler
@@ -387,9 +476,10 @@ def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, t
     from gmmlab.backends import mixture_posterior
     compile_seconds = 0.0 if imported else time.perf_counter() - began
 
-    K, D = structure["n_components"], X.shape[1]
-    covariance_type = _effective_type(structure["covariance_type"], D)
-    priors = {name: structure[name] for name in ("alpha", "mean_scale", "sigma_scale", "eta")}
+    K, D = spec.n_components, X.shape[1]
+    covariance_type = _effective_type(spec.covariance_type, D)
+    priors = {name: getattr(spec, name) for name in ("alpha", "mean_scale", "sigma_scale",
+                                                     "eta")}
     data = mixture_posterior.posterior_data(X, K, covariance_type, **priors)
     weights = initvals.get("weights", np.full(K, 1 / K))
     means = np.column_stack([initvals["mu_first"],
@@ -401,9 +491,7 @@ def _sample_hand_written(X, structure, initvals, seed, *, chains, tune, draws, t
 
     compiled = mixture_posterior.compile_model(X, K, covariance_type, start, **priors)
     began = time.perf_counter()
-    idata = nutpie.sample(compiled, chains=chains, tune=tune, draws=draws, seed=seed,
-                          cores=cores, target_accept=target_accept, maxdepth=maxdepth,
-                          adaptation=adaptation, progress_bar=show_progress())
+    idata = nutpie.sample(compiled, **_nutpie_options(spec, seed))
     return idata, compile_seconds, time.perf_counter() - began
 
 
@@ -430,36 +518,42 @@ def _initial_point_function(model, initvals):
     return initial_point
 
 
-def _sample_pymc(X, structure, initvals, seed, *, chains, tune, draws, target_accept,
-                 max_treedepth, cores):
+def _sample_pymc(X, spec, initvals, seed):
     """PyMC's own NUTS; (DataTree, 0, sampler seconds: PyMC compiles inside pm.sample)."""
     import pymc as pm
 
-    with build_model(X, **structure):
+    with build_model(X, **spec.structure):
         began = time.perf_counter()
-        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
-                          target_accept=target_accept, random_seed=seed, nuts_sampler="pymc",
-                          initvals=initvals, progressbar=show_progress(),
-                          compute_convergence_checks=False, discard_tuned_samples=False,
-                          nuts={"max_treedepth": max_treedepth,
-                                "early_max_treedepth": min(8, max_treedepth)})
+        idata = pm.sample(draws=spec.draws, tune=spec.tune, chains=spec.chains,
+                          cores=spec.cores, target_accept=spec.target_accept,
+                          random_seed=seed, nuts_sampler="pymc", initvals=initvals,
+                          progressbar=show_progress(), compute_convergence_checks=False,
+                          discard_tuned_samples=False,
+                          nuts={"max_treedepth": spec.max_treedepth,
+                                "early_max_treedepth": min(8, spec.max_treedepth)})
     seconds = time.perf_counter() - began
     del idata["warmup_posterior"]  # the tuning statistics stay, as nutpie's do
     return idata, 0.0, seconds
 
 
-def _advi(X, structure, initvals, seed, n_draws, iterations, learning_rate):
-    """Mean-field ADVI, then n_draws from the approximation as one chain; (DataTree, 0,
-    seconds)."""
+def _advi(X, spec, initvals, seed):
+    """Mean-field ADVI, then chains x draws from the approximation as one chain; (DataTree,
+    0, seconds)."""
     import pymc as pm
 
-    with build_model(X, **structure):
+    with build_model(X, **spec.structure):
         began = time.perf_counter()
-        approximation = pm.fit(n=iterations, method="advi", random_seed=seed, start=initvals,
-                               progressbar=False,
-                               obj_optimizer=pm.adam(learning_rate=learning_rate))
-        idata = approximation.sample(n_draws, random_seed=seed)
+        approximation = pm.fit(n=spec.advi_iterations, method="advi", random_seed=seed,
+                               start=initvals, progressbar=False,
+                               obj_optimizer=pm.adam(learning_rate=spec.advi_learning_rate))
+        idata = approximation.sample(spec.chains * spec.draws, random_seed=seed)
     return idata, 0.0, time.perf_counter() - began
+
+
+# How a spec's draws are made (FitSpec.way): one signature, (X, spec, initvals, seed) ->
+# (DataTree, compile seconds, sampler seconds).
+SAMPLE = {"advi": _advi, "numba": _sample_hand_written, "nutpie": _sample_nutpie,
+          "pymc": _sample_pymc}
 
 
 def add_log_likelihood(idata, X):
