@@ -5,8 +5,8 @@ Importing gmmlab changes nothing outside it: no environment variable, no matplot
 
 from gmmlab.datasets import load_dataset
 from gmmlab.model.em import ConvergenceWarning, EMGaussianMixture, SingularCovarianceError
-from gmmlab.selection import SelectionResult, bootstrap_lrt, select
+from gmmlab.selection import SelectionResult, select
 
 __all__ = ["ConvergenceWarning", "EMGaussianMixture", "SelectionResult", "SingularCovarianceError",
-           "bootstrap_lrt", "load_dataset", "select"]
+           "load_dataset", "select"]
 __version__ = "0.1.0"
