@@ -13,7 +13,7 @@ EXTRAS := dev$(shell Rscript -e 'quit(status = !requireNamespace("mclust", quiet
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),+,$(EXTRAS))
 
-.PHONY: run reports test test-slow test-cluster lint bench bench-bayes bench-mclust bench-select clean
+.PHONY: run reports test test-fast test-slow test-cluster lint bench bench-bayes bench-mclust bench-select clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@[ -n "$(PYTHON)" ] || { echo "gmmlab needs Python 3.12 or 3.13: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -49,6 +49,12 @@ reports: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The inner loop: the unit tests, without PyMC fits, R, clusters or gmmlab commands in
+# subprocesses (those run in `make test`).
+FAST := not slow and not pymc and not mclust and not cluster and not e2e
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m '$(FAST)'
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

@@ -2,17 +2,20 @@
 gmmlab commands in subprocesses, R's mclust through rpy2, and the scripts of experiments/."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PLUGINS = Path(__file__).parent / "plugins"
+
+# A fit that takes a few seconds: long enough to interrupt or kill it midway.
+SLOW = ["dataset=synthetic", "dataset.options.n_samples=60000", "n_components=4",
+        "backend.n_init=3"]
 
 
 def gmmlab(*args, cwd, check=True, command="gmmlab", env=None):
@@ -23,6 +26,13 @@ def gmmlab(*args, cwd, check=True, command="gmmlab", env=None):
     if check and done.returncode != 0:
         raise AssertionError(f"exit {done.returncode}\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def plugin_env(*paths):
+    """The environment with the test plug-ins (tests/plugins) and ``paths`` first on
+    PYTHONPATH (what it held kept after them)."""
+    kept = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+    return os.environ | {"PYTHONPATH": os.pathsep.join(map(str, (PLUGINS, *paths, *kept)))}
 
 
 def start(args, cwd):
@@ -56,9 +66,6 @@ def r_session():
     except ImportError:
         return None
     return robjects, converter
-
-
-needs_mclust = pytest.mark.skipif(r_session() is None, reason="needs R with mclust and rpy2")
 
 
 def r_call(code, *args):

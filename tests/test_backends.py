@@ -42,6 +42,7 @@ def test_variational_backend_is_close_to_the_mle_under_weak_priors(case):
     assert aligned["covariances"] < 0.05
 
 
+@pytest.mark.pymc
 def test_pymc_posterior_mean_is_within_few_posterior_sds_of_the_mle(case):
     data, K, fits = case
     result = backends.fit("pymc", data.X, K, "full", seed=1)  # 4 chains x (1000 + 1000)
@@ -134,6 +135,7 @@ def test_pymc_asks_for_an_installed_sampler():
     assert result.status == "failed" and "sampler must be one of" in result.message
 
 
+@pytest.mark.pymc
 @pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
 def test_pymc_records_the_tree_depth_cap_and_the_smallest_eigenvalue_of_any_draw(sampler):
     result = backends.fit("pymc", load_dataset("tutorial_1d").X, 2, seed=0, chains=2, tune=60,
@@ -152,6 +154,7 @@ def test_pymc_records_the_tree_depth_cap_and_the_smallest_eigenvalue_of_any_draw
     assert 0 < any_draw < result.covariances.min() / X.var()
 
 
+@pytest.mark.pymc
 @pytest.mark.parametrize("n_features, covariance_type, prior", [
     (1, "full", "lkj"), (2, "full", "lkj"), (2, "tied", "lkj"), (2, "diag", "lkj"),
     (2, "spherical", "lkj"), (2, "full", "inverse_wishart"), (3, "full", "lkj"),
@@ -176,6 +179,7 @@ def test_marginal_likelihood_equals_the_textbook_mixture(n_features, covariance_
         assert marginal == pytest.approx(textbook, rel=1e-10)
 
 
+@pytest.mark.pymc
 def test_a_compiled_model_is_reused_across_seeds_and_not_across_data():
     from gmmlab.backends import bayes
 
@@ -194,6 +198,7 @@ def test_a_compiled_model_is_reused_across_seeds_and_not_across_data():
         assert (result.means.max(axis=0) <= X.max(axis=0)).all()
 
 
+@pytest.mark.pymc
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_inverse_wishart_prior_draws_match_scipy(covariance_type):
     """Bartlett's construction of the prior against scipy's inverse Wishart, IW(D + 2, S / K)
@@ -214,6 +219,7 @@ def test_inverse_wishart_prior_draws_match_scipy(covariance_type):
         assert st.ks_2samp(statistic(draws), statistic(reference)).pvalue > 1e-3
 
 
+@pytest.mark.pymc
 def test_inverse_gamma_variances_and_unknown_prior():
     import pymc as pm
     import scipy.stats as st
@@ -240,6 +246,7 @@ def test_inverse_gamma_variances_and_unknown_prior():
             in result.message)
 
 
+@pytest.mark.pymc
 @pytest.mark.parametrize("seed", [0, 1])
 def test_inverse_wishart_prior_keeps_the_posterior_away_from_repeated_points(seed):
     """Ten identical values among 30 normal ones, K = 2: a component on the ten has likelihood
@@ -257,6 +264,7 @@ def test_inverse_wishart_prior_keeps_the_posterior_away_from_repeated_points(see
     assert smallest["lkj"] < 1e-4 and smallest["inverse_wishart"] > 1e-3, smallest
 
 
+@pytest.mark.pymc
 def test_pymc_advi_and_stephens_relabelling():
     data = load_dataset("tutorial_1d")
     mle = backends.fit("em", data.X, 3, seed=0, **TIGHT)
@@ -271,6 +279,7 @@ def test_pymc_advi_and_stephens_relabelling():
     assert aligned["covariances"] < 0.3
 
 
+@pytest.mark.pymc
 @pytest.mark.slow
 def test_pymc_larger_check_on_faithful_with_four_chains():
     data = load_dataset("faithful")
@@ -295,6 +304,7 @@ def _posterior_mean_and_mcse(result, name):
     return flat.mean(axis=(0, 1)), mcse
 
 
+@pytest.mark.pymc
 @pytest.mark.slow
 @pytest.mark.parametrize("name, options, K", [
     ("faithful", {}, 2), ("tutorial_1d", {}, 3),
@@ -314,6 +324,7 @@ AGREEMENT_CASES = [("faithful", {}, 2), ("tutorial_1d", {}, 3),
                    ("synthetic", {"n_components": 3, "n_features": 2, "n_samples": 300}, 3)]
 
 
+@pytest.mark.pymc
 @pytest.mark.parametrize("name, options, K", [
     pytest.param(*case, marks=[] if case[0] == "tutorial_1d" else pytest.mark.slow,
                  id=case[0]) for case in AGREEMENT_CASES])
@@ -364,6 +375,7 @@ def test_pointwise_log_likelihood_matches_the_per_draw_metric():
                                reference, rtol=1e-10)
 
 
+@pytest.mark.pymc
 def test_low_rank_and_diagonal_mass_matrices_sample_the_same_posterior():
     """nutpie's two adaptations (the default low-rank one and the diagonal one) agree within
     Monte Carlo error at the defaults and are recorded; an unknown one is refused."""

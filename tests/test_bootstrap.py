@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from support import needs_mclust, r_call
+from support import r_call
 
 from gmmlab.selection import bootstrap
 
@@ -22,7 +22,7 @@ def mclust_lrt(X, n_boot):
     return out["obs"][0], out["p"][0], np.asarray(out["boot"])
 
 
-@needs_mclust
+@pytest.mark.mclust
 def test_observed_statistic_equals_mclusts_and_replicates_do_not_depend_on_n_jobs(faithful):
     observed, _, _ = mclust_lrt(faithful, 1)
     serial = bootstrap.bootstrap_lrt(faithful, MODEL, K, n_boot=19, random_state=3)
@@ -37,7 +37,7 @@ def test_observed_statistic_equals_mclusts_and_replicates_do_not_depend_on_n_job
     assert "p = " in figure.axes[0].get_title()
 
 
-@needs_mclust
+@pytest.mark.mclust
 @pytest.mark.slow
 def test_p_value_equals_mclusts_within_monte_carlo_error(faithful):
     """B = 999 on both sides: the p-values differ by less than 3 standard errors of their

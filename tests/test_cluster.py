@@ -12,12 +12,11 @@ import time
 
 import pandas as pd
 import pytest
-from support import gmmlab, results, start, wait_for
-from test_reliability import SLOW
+from support import SLOW, gmmlab, results, start, wait_for
 
 from gmmlab.study.results import read_result
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
 # Two data sets x two backends, K = 3, no covariance floor: Old Faithful fits, the three
 # repeated points of few_distinct collapse (em: singular error; sklearn: ill-defined).

@@ -20,10 +20,6 @@ def test_sklearn_estimator_checks(estimator, check):
         check(estimator)
 
 
-def faithful():
-    return load_dataset("faithful").X
-
-
 def synthetic_5d():
     truth = random_truth(4, 5, separation=2.5, covariance="full", seed=3)
     return ancestor_sample(truth.weights, truth.means, truth.covariances, 800, seed=4)[0]
@@ -45,9 +41,10 @@ def relative_error(actual, expected):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-@pytest.mark.parametrize("data, n_components", [(faithful, 2), (faithful, 3), (synthetic_5d, 4)])
-def test_parity_with_sklearn_from_identical_start(data, n_components, covariance_type):
-    X = data()
+@pytest.mark.parametrize("data, n_components", [("faithful", 2), ("faithful", 3),
+                                                 ("synthetic_5d", 4)])
+def test_parity_with_sklearn_from_identical_start(request, data, n_components, covariance_type):
+    X = request.getfixturevalue("faithful") if data == "faithful" else synthetic_5d()
     start = shared_start(X, n_components, covariance_type)
     settings_ = dict(covariance_type=covariance_type, tol=0, max_iter=40, reg_covar=1e-6, **start)
     with warnings.catch_warnings():
@@ -66,8 +63,8 @@ def test_parity_with_sklearn_from_identical_start(data, n_components, covariance
     np.testing.assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-8)
 
 
-def test_history_records_the_log_likelihood_after_every_iteration():
-    X = faithful()
+def test_history_records_the_log_likelihood_after_every_iteration(faithful):
+    X = faithful
     model = EMGaussianMixture(2, n_init=3, random_state=1, tol=1e-8).fit(X)
     history = model.log_likelihood_history_
     assert len(history) == model.n_iter_ + 1
@@ -235,8 +232,8 @@ def test_sample_draws_from_the_fitted_mixture():
         np.testing.assert_allclose(np.cov(draws[labels == k].T), model.covariances_[k], atol=0.05)
 
 
-def test_warm_start_continues_from_the_previous_fit():
-    X = faithful()
+def test_warm_start_continues_from_the_previous_fit(faithful):
+    X = faithful
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = EMGaussianMixture(2, max_iter=3, tol=0, warm_start=True, random_state=0).fit(X)

@@ -8,18 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
-from support import r_call, r_session
+from support import r_call
 
 from gmmlab import backends
+from gmmlab.backends.mclust import mclust_em
 from gmmlab.datasets import load_dataset
 from gmmlab.model import gaussian, metrics
 from gmmlab.model.em import EMGaussianMixture, SingularCovarianceError
-
-if r_session() is None:
-    pytest.skip("needs R with mclust and rpy2 (.ci/run installs them as root); then run "
-                "`make test` again (the Makefile adds rpy2 when R and mclust are there)",
-                allow_module_level=True)
-from gmmlab.backends.mclust import mclust_em  # noqa: E402
 
 pytestmark = pytest.mark.mclust
 

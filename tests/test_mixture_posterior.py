@@ -72,6 +72,7 @@ def test_log_jacobian_matches_a_numerical_determinant(D, covariance_type):
         assert _value(theta, data)[1] == pytest.approx(log_det, abs=1e-6)
 
 
+@pytest.mark.pymc
 @pytest.mark.parametrize("D, covariance_type", CASES)
 def test_density_without_jacobian_equals_pymc_at_the_same_point(D, covariance_type):
     """Same posterior, different coordinates: the value minus log|J| equals PyMC's

@@ -2,7 +2,6 @@
 on the command line or registered by an installed package's entry points."""
 
 import json
-import os
 import sys
 
 import numpy as np
@@ -10,16 +9,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.cluster import KMeans
-from support import PLUGINS, gmmlab, results
+from support import PLUGINS, gmmlab, plugin_env, results
 
 from gmmlab.datasets import load_dataset
 
+pytestmark = pytest.mark.e2e
+
 sys.path.insert(0, str(PLUGINS))  # this process loads the toy data set too
 TARGET = "toy_methods:fit_cluster_moments"
-
-
-def plugin_env(*paths):
-    return os.environ | {"PYTHONPATH": os.pathsep.join(str(p) for p in (PLUGINS, *paths))}
 
 
 def mixture_loglik(X, weights, means, covariances):

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import gmmlab, results, start, wait_for
+from support import SLOW, gmmlab, results, start, wait_for
 
 from gmmlab.study.results import read_result
 
+pytestmark = pytest.mark.e2e
+
 GOOD = "a,b\n" + "".join(f"{i % 7},{(i * 3) % 11}\n" for i in range(40))
-# A fit that takes a few seconds: long enough to interrupt or kill it midway.
-SLOW = ["dataset=synthetic", "dataset.options.n_samples=60000", "n_components=4",
-        "backend.n_init=3"]
 
 
 @dataclass

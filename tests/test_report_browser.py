@@ -55,6 +55,7 @@ def layout(page):
     return json.loads(found.group(1).replace("&quot;", '"'))
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 @pytest.mark.parametrize("page", REPORTS, ids=[p.parent.parent.name for p in REPORTS])
 def test_report_fits_the_page_and_every_image_loads(page):

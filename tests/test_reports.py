@@ -3,15 +3,13 @@ numbers, a poor start named as a worse local optimum, figures that exist and dif
 outcome rule and number format on hand-made rows."""
 
 import hashlib
-import os
 import re
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 from report_markdown import first_table, markdown_tables
-from support import BIN, PLUGINS, gmmlab
+from support import gmmlab, plugin_env
 
 from gmmlab.report import analysis
 
@@ -21,8 +19,7 @@ TUTORIAL, BLOBS = "tutorial_1d test_size=0.25", "stretched_blobs test_size=0.25"
 
 def sweep_output(folder, *overrides):
     """Run a sweep into folder/runs/NAME (the test plug-ins on the path); its stdout."""
-    env = os.environ | {"PYTHONPATH": str(PLUGINS)}
-    return gmmlab("-m", *overrides, cwd=folder, env=env).stdout
+    return gmmlab("-m", *overrides, cwd=folder, env=plugin_env()).stdout
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +37,16 @@ def sweep(tmp_path_factory):
     sweep_output(folder, "dataset=stretched_blobs", split, "n_components=3", "backend=custom",
            "backend.target=poor_start:fit_em_from_start", "+backend.poor_seed=0", "seed=0,1,2",
            f"hydra.sweep.dir={folder / 'runs' / 'poor'}")
-    done = subprocess.run([str(BIN / "gmmlab-report"), str(folder / "runs"), "-o",
-                           str(folder / "out")], capture_output=True, text=True, check=True)
+    done = gmmlab(str(folder / "runs"), "-o", str(folder / "out"), command="gmmlab-report",
+                  cwd=folder)
     assert "report.html" in done.stdout
     return {"folder": folder, "out": folder / "out", "progress": stdout,
             "markdown": (folder / "out" / "report.md").read_text(),
             "html": (folder / "out" / "report.html").read_text()}
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_summary_comes_first_and_its_rankings_agree_with_the_tables(sweep):
     markdown = sweep["markdown"]
     headings = re.findall(r"^## (.+)$", markdown, flags=re.M)
@@ -91,6 +90,8 @@ def test_summary_comes_first_and_its_rankings_agree_with_the_tables(sweep):
     assert "summary-accuracy-vs-time.png" in markdown
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_poor_start_is_flagged_by_name(sweep):
     markdown = sweep["markdown"]
     assert re.search(rf"{re.escape(POOR)} seed 0 on {BLOBS} \(K = 3, [\d.]+ nats "
@@ -108,6 +109,8 @@ def test_poor_start_is_flagged_by_name(sweep):
         gap, rel=1e-3)
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_figures_exist_differ_and_are_named_by_content(sweep):
     out = sweep["out"]
     images = re.findall(r'<img src="([^"]+)"', sweep["html"])
@@ -129,6 +132,8 @@ def test_figures_exist_differ_and_are_named_by_content(sweep):
     assert (relabelled in images) == (permuted > 0)
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_numbers_are_readable_and_columns_explained(sweep):
     markdown, page = sweep["markdown"], sweep["html"]
     assert "nan" not in markdown.lower().replace("nan-", "") and ">nan<" not in page
@@ -151,6 +156,8 @@ def test_numbers_are_readable_and_columns_explained(sweep):
             assert meaning.endswith(f"{metric.better} is better")
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_loo_across_k_agrees_with_the_stored_loo(sweep):
     tables = markdown_tables(sweep["markdown"])
     loo = [t for h, t in tables if "LOO across K" in h]
@@ -164,6 +171,8 @@ def test_loo_across_k_agrees_with_the_stored_loo(sweep):
             assert float(row.elpd) == pytest.approx(stored.item(), rel=1e-3)
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_selection_accuracy_and_chosen_k(sweep):
     accuracy = first_table(markdown_tables(sweep["markdown"]),
                            "How often each criterion picks the true K")
@@ -176,6 +185,8 @@ def test_selection_accuracy_and_chosen_k(sweep):
     assert accuracy.set_index("method").loc["em", "BIC"] == f"{hits}/2"
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_sweep_prints_progress_one_line_per_run(sweep):
     lines = re.findall(r"^\[gmmlab\] run (\d+) of (\d+) done \(.+\), elapsed \d.*$",
                        sweep["progress"], flags=re.M)
@@ -281,6 +292,7 @@ def test_model_table_sets_degenerate_cells_aside():
     assert set(one_d["model"]) == {"E", "V"}
 
 
+@pytest.mark.e2e
 def test_family_report_chooses_as_select_does(tmp_path):
     """A sweep of em_select over four covariance models x K = 1..3 on Old Faithful: the
     report's choice, BIC and top three are gmmlab.select's on the same cells, and mclust's
@@ -292,8 +304,8 @@ def test_family_report_chooses_as_select_does(tmp_path):
     sweep_output(tmp_path, "experiment=model_selection_family", "dataset=faithful",
            f"covariance_type={','.join(models)}", "n_components=1,2,3",
            f"hydra.sweep.dir={tmp_path / 'runs'}")
-    subprocess.run([str(BIN / "gmmlab-report"), str(tmp_path / "runs"), "-o",
-                    str(tmp_path / "out")], capture_output=True, text=True, check=True)
+    gmmlab(str(tmp_path / "runs"), "-o", str(tmp_path / "out"), command="gmmlab-report",
+           cwd=tmp_path)
     markdown = (tmp_path / "out" / "report.md").read_text()
     heading = "faithful: covariance model and K chosen (em_select)"
     assert heading in markdown

@@ -15,6 +15,7 @@ from support import gmmlab, results
 PYMC_TINY = ["backend.chains=2", "backend.tune=60", "backend.draws=60"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend, extra", [
     ("em", []), ("sklearn", []), ("sklearn_vb", []), ("pymc", PYMC_TINY),
 ])
@@ -49,6 +50,7 @@ def test_single_run_per_backend_writes_a_complete_result(tmp_path, backend, extr
     assert not list(tmp_path.rglob(".result.json*"))  # the temporary file was renamed
 
 
+@pytest.mark.e2e
 def test_joblib_sweep_of_twelve_jobs_is_collected_into_one_table(tmp_path):
     sweep = tmp_path / "sweep"
     done = gmmlab("-m", "dataset=tutorial_1d,faithful", "backend=em,sklearn,sklearn_vb",
@@ -70,6 +72,7 @@ def test_joblib_sweep_of_twelve_jobs_is_collected_into_one_table(tmp_path):
         assert (first[column] == again[column]).all(), column
 
 
+@pytest.mark.e2e
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_text("a,b\n" + "\n".join(f"{i % 7},{(i * 3) % 11}" for i in range(40)) + "\n")
@@ -84,6 +87,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert failed["message"].str.contains("column 'b' is not numeric: data row 2").all()
 
 
+@pytest.mark.e2e
 def test_a_failing_single_run_exits_non_zero_and_records_why(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a\n1\n1\n1\n")
@@ -94,6 +98,7 @@ def test_a_failing_single_run_exits_non_zero_and_records_why(tmp_path):
     assert record["status"] == "failed" and "column 'a' is constant" in record["message"]
 
 
+@pytest.mark.e2e
 def test_resume_reruns_exactly_the_missing_results(tmp_path):
     sweep = tmp_path / "sweep"
     args = ("-m", "dataset=tutorial_1d", "backend=em,sklearn", "n_components=1,2,3",
@@ -112,6 +117,7 @@ def test_resume_reruns_exactly_the_missing_results(tmp_path):
         assert json.loads(path.read_text())["provenance"]["started"] == started
 
 
+@pytest.mark.e2e
 def test_submitit_local_launcher(tmp_path):
     sweep = tmp_path / "sweep"
     gmmlab("-m", "dataset=faithful", "backend=em,sklearn", "hydra/launcher=local",
@@ -121,6 +127,8 @@ def test_submitit_local_launcher(tmp_path):
     assert table["loglik"].round(3).tolist() == [-1130.264] * 2
 
 
+@pytest.mark.e2e
+@pytest.mark.pymc
 def test_repeated_runs_are_identical_including_pymc_draws(tmp_path):
     for backend, extra in (("sklearn_vb", []), ("pymc", PYMC_TINY)):
         records = []
@@ -132,6 +140,7 @@ def test_repeated_runs_are_identical_including_pymc_draws(tmp_path):
         assert records[0]["loglik"] == records[1]["loglik"]
 
 
+@pytest.mark.e2e
 def test_experiments_are_selectable_and_the_searchpath_shows_conf(tmp_path):
     done = gmmlab("experiment=method_comparison", "--cfg", "hydra", cwd=tmp_path)
     assert "experiments/method_comparison/runs" in done.stdout
@@ -140,6 +149,7 @@ def test_experiments_are_selectable_and_the_searchpath_shows_conf(tmp_path):
     assert str(Path(__file__).resolve().parents[1] / "conf") in info.stdout
 
 
+@pytest.mark.e2e
 def test_the_wheel_ships_conf_and_experiments_and_runs_outside_a_checkout(tmp_path):
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",

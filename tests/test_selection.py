@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from support import load_script, needs_mclust, r_call
+from support import load_script, r_call
 
 import gmmlab
 from gmmlab.datasets import load_dataset
@@ -66,7 +66,7 @@ def test_job_records_carry_the_degeneracy_fields(tmp_path):
 # ------------------------------------------------------------------ ICL
 
 
-@needs_mclust
+@pytest.mark.mclust
 def test_icl_equals_mclusts_icl_with_map_labels(faithful):
     """mclust's icl() on an object holding the E-step of given parameters, against ours on the
     same parameters (opposite sign)."""
@@ -88,7 +88,7 @@ def test_icl_equals_mclusts_icl_with_map_labels(faithful):
 # ------------------------------------------------------------------ hc start
 
 
-@needs_mclust
+@pytest.mark.mclust
 @pytest.mark.parametrize("name, levels", [("faithful", range(1, 10)), ("iris", range(1, 10)),
                                           ("stretched_blobs", range(1, 10)),
                                           ("tutorial_2d", range(28, 41))])
@@ -107,7 +107,7 @@ def test_hc_partitions_equal_mclusts(name, levels):
         assert adjusted_rand_score(theirs[:, column], ours[G]) == 1.0, G
 
 
-@needs_mclust
+@pytest.mark.mclust
 @pytest.mark.parametrize("name", ["galaxies", "galaxies_mass", "acidity", "enzyme",
                                   "faithful_eruptions", "faithful_140"])
 def test_one_dimensional_hc_start_is_mclusts_quantile_classes(name):
@@ -164,7 +164,7 @@ def test_a_fit_on_tied_waiting_times_is_degenerate_and_set_aside(faithful):
 
 
 
-@needs_mclust
+@pytest.mark.mclust
 def test_select_bic_against_mclustbic():
     """mclustBIC (its hc start, tight tolerance) on iris, where our hc partitions equal
     mclust's at every level (test above): every cell ok in both has our BIC equal to mclust's
@@ -200,6 +200,7 @@ def test_select_rejects_bad_arguments(faithful):
         gmmlab.select(faithful, [0, 1])
 
 
+@pytest.mark.e2e
 def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
     cli.main(["faithful_eruptions", "-k", "1-3", "--n-init", "2",
                     "-o", str(tmp_path / "table.csv")])
