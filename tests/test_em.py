@@ -145,12 +145,29 @@ def test_singular_stop_keeps_last_non_degenerate_parameters():
 
 
 def test_singular_reset_reseeds_and_goes_on():
-    X = duplicated_points()
+    """From the line start the component collapses at iteration 8 (test above); with
+    singular='reset' it is re-seeded there and EM goes on: the same path up to the collapse,
+    the log-likelihood dropping at the re-seed, then iterations past it to convergence, with
+    proper covariances."""
+    X = points_on_a_line()
+    stopped = EMGaussianMixture(2, reg_covar=0.0, singular="stop", **line_start(X)).fit(X)
+    collapse = stopped.collapse_["iteration"]
+    model = EMGaussianMixture(2, reg_covar=0.0, singular="reset", max_iter=200, random_state=0,
+                              **line_start(X)).fit(X)
+    history = model.log_likelihood_history_
+    assert model.n_resets_ >= 1 and model.collapse_ is None and model.converged_
+    np.testing.assert_array_equal(history[:collapse], stopped.log_likelihood_history_)
+    assert model.n_iter_ > collapse + 5 and len(history) == model.n_iter_ + 1
+    assert history[collapse] < history[collapse - 1]  # the re-seeded component starts broad
+    assert history[-1] > history[collapse]  # and the iterations after it climbed
+    assert np.linalg.eigvalsh(model.covariances_).min() > 1e-3 * X.var(axis=0).mean()
+    assert model.score(X) * len(X) == pytest.approx(history[-1], rel=1e-12)
+    X = duplicated_points()  # collapsed at initialisation: re-seeded before the first step
     model = EMGaussianMixture(4, reg_covar=0.0, singular="reset", max_iter=20, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)
-    assert model.n_resets_ >= 1
+    assert model.n_resets_ >= 1 and model.n_iter_ >= 1
     assert np.all(np.linalg.eigvalsh(model.covariances_) > 0)
     assert np.isfinite(model.score(X))
 

@@ -33,11 +33,28 @@ def test_criteria_equal_sklearn(faithful, covariance_type, n_components):
 
 
 def test_icl_exceeds_bic_by_twice_the_entropy_of_overlapping_components():
+    """Two unit-variance components at -0.1 and 0.1 on 50 points of [-1, 1]: BIC from the
+    closed-form log-likelihood and parameter count (5), the responsibilities from the two
+    normal densities (scipy), near 1/2 each; ICL_entropy = BIC + 2 EN and the MAP form
+    ICL = BIC - 2 sum_n log max_k r_nk, both near BIC + 2 N log 2."""
+    from scipy.stats import norm
+
     X = np.linspace(-1, 1, 50)[:, None]
     weights, means, covariances = [0.5, 0.5], np.array([[-0.1], [0.1]]), np.ones((2, 1, 1))
     criteria = metrics.information_criteria(X, weights, means, covariances, "full")
+    joint = 0.5 * np.column_stack([norm.pdf(X[:, 0], m, 1.0) for m in (-0.1, 0.1)])
+    loglik = np.log(joint.sum(axis=1)).sum()
+    resp = joint / joint.sum(axis=1, keepdims=True)
+    entropy = -(resp * np.log(resp)).sum()
+    bic = -2 * loglik + 5 * np.log(50)  # 1 weight, 2 means, 2 variances
+    assert criteria["bic"] == pytest.approx(bic, rel=1e-12)
+    assert criteria["entropy"] == pytest.approx(entropy, rel=1e-12)
+    assert criteria["icl_entropy"] == pytest.approx(bic + 2 * entropy, rel=1e-12)
+    assert criteria["icl"] == pytest.approx(bic - 2 * np.log(resp.max(axis=1)).sum(), rel=1e-12)
     # Nearly identical components: responsibilities near 1/2, entropy near N log 2.
-    assert criteria["entropy"] == pytest.approx(50 * np.log(2), rel=0.01)
+    assert entropy == pytest.approx(50 * np.log(2), rel=0.01)
+    assert criteria["icl_entropy"] - criteria["bic"] == pytest.approx(100 * np.log(2), rel=0.01)
+    assert criteria["icl"] - criteria["bic"] == pytest.approx(100 * np.log(2), rel=0.1)
 
 
 def truth_2d():

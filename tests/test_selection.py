@@ -14,7 +14,7 @@ import gmmlab
 from gmmlab.datasets import load_dataset
 from gmmlab.model import hc, metrics, search
 from gmmlab.selection import cli
-from gmmlab.selection.select import COLUMNS
+from gmmlab.selection.select import COLUMNS, SelectionResult
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +117,20 @@ def test_one_dimensional_hc_start_is_mclusts_quantile_classes(name):
         np.testing.assert_array_equal(hc.partition(x[:, None], G), theirs - 1)
 
 
-def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithful):
-    model = gmmlab.EMGaussianMixture(3, covariance_type="tied", init_params="hc", tol=1e-8,
-                                     max_iter=1000).fit(faithful)
+def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithful,
+                                                                         monkeypatch):
+    """Two fits from the hc start, each agglomerating afresh (no kept agglomeration), with
+    different random_state (which the hc start does not use): bit-identical parameters."""
+    fits = []
+    for seed in (0, 1):
+        monkeypatch.setattr(hc, "_last", {})
+        fits.append(gmmlab.EMGaussianMixture(3, covariance_type="tied", init_params="hc",
+                                             tol=1e-8, max_iter=1000,
+                                             random_state=seed).fit(faithful))
+    for name in ("weights_", "means_", "covariances_", "log_likelihood_history_"):
+        np.testing.assert_array_equal(getattr(fits[0], name), getattr(fits[1], name), name)
     # mclust's published Old Faithful EEE,3 (hc start): log-likelihood -1126.316
-    assert model.score(faithful) * len(faithful) == pytest.approx(-1126.316, abs=1e-3)
+    assert fits[0].score(faithful) * len(faithful) == pytest.approx(-1126.316, abs=1e-3)
     with pytest.raises(ValueError, match="5 samples cannot make 6 groups"):
         hc.partition(faithful[:5], 6)
 
@@ -129,18 +138,53 @@ def test_hc_start_in_em_is_deterministic_and_reaches_mclusts_faithful_fit(faithf
 # ------------------------------------------------------------------ select
 
 
-def test_select_table_has_every_cell_and_chooses_no_degenerate_fit(faithful_selection):
+def test_select_table_has_every_cell_and_chooses_mclusts_fit(faithful_selection):
     table = faithful_selection.table
     assert list(table.columns) == COLUMNS
     assert len(table) == len(search.available_models(2)) * 9
     assert set(table["status"]) <= {"ok", "degenerate", "failed"}
     best = faithful_selection.best(3)
-    assert (best["status"] == "ok").all()
     # mclust's choice on Old Faithful: EEE (tied), K = 3, BIC 2314.316 (its last E-step)
     assert (best.loc[0, "model"], best.loc[0, "n_components"]) == ("EEE", 3)
     assert best.loc[0, "bic"] == pytest.approx(2314.3, abs=0.05)
     summary = faithful_selection.summary()
     assert "Top 3 by BIC" in summary and "BIC per model and K" in summary
+
+
+def cell(model, k, status, bic, icl):
+    """One row of a select table (columns COLUMNS)."""
+    row = dict.fromkeys(COLUMNS)
+    return row | {"model": model, "n_components": k, "status": status, "bic": bic, "icl": icl,
+                  "loglik": -bic / 2, "n_parameters": 5 * k,
+                  "reason": None if status == "ok" else f"{status} on purpose"}
+
+
+def test_a_degenerate_cell_with_the_lowest_bic_is_never_chosen():
+    """A table whose lowest BIC and lowest ICL are a degenerate cell (EII,2), beside a failed
+    one: the choice, the criterion grid and the printout all pass it over for the best ok
+    cell (VVV,2); and choose_fit, the one rule for the fit a cell keeps, passes over a
+    degenerate fit of higher likelihood the same way."""
+    table = pd.DataFrame([cell("EII", 1, "ok", 110.0, 112.0),
+                          cell("EII", 2, "degenerate", 50.0, 51.0),
+                          cell("VVV", 1, "failed", np.nan, np.nan),
+                          cell("VVV", 2, "ok", 100.0, 120.0)], columns=COLUMNS)
+    result = SelectionResult(table, "bic", 272, 2, 0.0)
+    for criterion, expected in (("bic", [("VVV", 2), ("EII", 1)]),
+                                ("icl", [("EII", 1), ("VVV", 2)])):
+        best = result.best(3, criterion)
+        assert list(zip(best["model"], best["n_components"], strict=True)) == expected
+    grid = result.criterion_table()
+    assert np.isnan(grid.loc[2, "EII"]) and np.isnan(grid.loc[1, "VVV"])
+    assert grid.stack().idxmin() == (2, "VVV")
+    assert result.marked_table().loc[2, "EII"] == "deg."
+    assert result.marked_table().loc[1, "VVV"] == "fail"
+    top = result.summary().split("Top 2 by BIC:")[1].split("Top")[0]
+    assert "VVV,2" in top and "EII,2" not in top
+
+    assert search.choose_fit([-60.0, -40.0, np.nan], [False, True, False]) == (0, "ok")
+    assert search.choose_fit([np.nan, -40.0, -45.0], [False, True, True]) == (1, "degenerate")
+    assert search.choose_fit([np.nan, np.nan], [False, True]) == (None, "degenerate")
+    assert search.choose_fit([np.nan, np.nan], [False, False]) == (None, "failed")
 
 
 def test_a_fit_on_tied_waiting_times_is_degenerate_and_set_aside(faithful):
