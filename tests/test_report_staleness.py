@@ -1,16 +1,21 @@
 """The committed reports (experiments/*/report/) in step with the code: a report that names a
-backend, a column or a figure the current code would not produce, or misses one it would,
-fails here. Redraw them with `make reports` (README, "Studies")."""
+backend, a column or a figure the current code would not produce, or misses one it would, or
+shows numbers the current code would not compute (the K = 1 cells of a model-choice grid,
+fitted again here; ranks and choices against the numbers they rank), fails here. Redraw them
+with `make reports` (README, "Studies")."""
 
 import functools
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from report_markdown import first_table, images, markdown_tables
 
+from gmmlab.datasets import REGISTRY, load_dataset
 from gmmlab.report import analysis
 from gmmlab.report import builder as reports
+from gmmlab.selection import select
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(p.parent for p in (ROOT / "experiments").glob("*/report/report.md"))
@@ -128,3 +133,76 @@ def expected_figures(markdown, tables, setting, comparison):
         if permuted not in ("0", "-") and older not in markdown:
             expected.add(name["relabelled trace"].format(**names))
     return {f"{reports.slug(figure)}.png" for figure in expected}
+
+
+CHOICE = ": covariance model and K chosen (em_select)"
+CELL = re.compile(r"^(\*\*)?(-?[\d.e+-]+) \((\d+)\)(\*\*)?$")  # '2325 (5)', '**2320 (1)**'
+
+
+def summary_ranks(table):
+    """The summary table's ranked columns: {header: (values, ranks, bold)} over the methods
+    that have a value."""
+    found = {}
+    for header in table.columns[1:]:
+        cells = [CELL.match(c) for c in table[header] if c != "-"]
+        assert all(cells), (header, list(table[header]))
+        found[header] = (np.array([float(c.group(2)) for c in cells]),
+                         np.array([int(c.group(3)) for c in cells]),
+                         np.array([bool(c.group(1)) for c in cells]))
+    return found
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.parent.name for f in FOLDERS])
+def test_committed_ranks_follow_the_numbers_they_rank(folder):
+    """In every summary table, by the direction the code gives each metric: a strictly better
+    value has a strictly better rank, rank 1 goes to the best value, and exactly the rank-1
+    cells are bold."""
+    better = {f"{m.label} {reports.ARROW[m.better]}": m.better
+              for m in (analysis.METRIC[r] for r in analysis.RANKED)}
+    tables = markdown_tables((folder / "report.md").read_text())
+    summaries = [(h, t) for h, t in tables if re.fullmatch(r".+, K = \d+", h)]
+    assert summaries
+    for heading, table in summaries:
+        for header, (values, ranks, bold) in summary_ranks(table).items():
+            sign = 1 if better[header] == "lower" else -1
+            score = sign * values  # lower is better
+            for i, j in zip(*np.nonzero(score[:, None] < score[None, :]), strict=True):
+                assert ranks[i] < ranks[j], (heading, header, values[i], values[j])
+            # the best value holds rank 1 (values equal to 4 digits may rank apart)
+            assert (score[ranks == 1] == score.min()).all(), (heading, header)
+            assert ranks[score == score.min()].min() == 1, (heading, header)
+            np.testing.assert_array_equal(bold, ranks == 1, err_msg=f"{heading}: {header}")
+
+
+CHOICES = [(folder, heading.removesuffix(CHOICE)) for folder in FOLDERS
+           for heading in re.findall(rf"^### (.+{re.escape(CHOICE)})$",
+                                     (folder / "report.md").read_text(), flags=re.M)]
+
+
+@pytest.mark.parametrize("folder, setting", CHOICES,
+                         ids=[f"{f.parent.name}-{s}" for f, s in CHOICES])
+def test_committed_model_choice_numbers_are_what_the_code_computes(folder, setting):
+    """A model-choice section (em_select): its K = 1 row of the BIC grid is what gmmlab.select
+    gives today on the shipped data (K = 1 has one optimum, the closed form, so no study needs
+    rerunning); the chosen cell is the grid's lowest ok cell, and the three lowest table's
+    BIC - best is its BIC minus the chosen one's."""
+    markdown = (folder / "report.md").read_text()
+    tables = markdown_tables(markdown)
+    section = [t for h, t in tables if h == f"{setting}{CHOICE}"]
+    grid = next(t for t in section if "K" in t.columns).set_index("K")
+    top = next(t for t in section if "model,K" in t.columns)
+    bic = grid.apply(lambda column: column.map(
+        lambda c: float(c) if re.fullmatch(r"-?[\d.]+", c) else np.nan))
+    K, model = bic.stack().idxmin()
+    chosen = f"{model},{K}"
+    section = markdown.split(f"### {setting}{CHOICE}")[1]
+    assert f"BIC chooses {chosen} (BIC " in section
+    assert top["model,K"].iloc[0] == chosen
+    best = float(top["BIC ↓"].iloc[0])
+    assert round(best, 2) == pytest.approx(bic.loc[K, model], abs=0.006)
+    np.testing.assert_allclose(top["BIC - best"].astype(float),
+                               top["BIC ↓"].astype(float) - best, atol=1.5e-3)
+    assert setting in REGISTRY, f"{setting}: not a shipped data set, cannot refit"
+    result = select(load_dataset(setting).X, [1], models=list(grid.columns), n_jobs=1)
+    expected = result.marked_table().loc[1]
+    assert grid.loc["1"].to_dict() == expected.to_dict(), setting
