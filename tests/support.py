@@ -1,5 +1,6 @@
 """Helpers shared by the test modules (imported by them; fixtures are in conftest.py): the
-gmmlab commands in subprocesses, R's mclust through rpy2, and the scripts of experiments/."""
+gmmlab commands in subprocesses, the processes' states they are waited on by (/proc), R's
+mclust through rpy2, and the scripts of experiments/."""
 
 import importlib.util
 import os
@@ -46,12 +47,77 @@ def results(directory):
     return sorted(Path(directory).rglob("result.json"))
 
 
-def wait_for(condition, timeout=120, interval=0.05):
-    """Poll ``condition`` until it holds (an AssertionError after ``timeout`` seconds)."""
+def wait_for(condition, timeout=120, interval=0.05, what="the condition"):
+    """Poll ``condition`` until it holds (an AssertionError naming ``what`` after ``timeout``
+    seconds): a wait on an event (a file, a process state), not a fixed time."""
     end = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < end, "timed out"
+        assert time.monotonic() < end, f"timed out after {timeout} s waiting for {what}"
         time.sleep(interval)
+
+
+def _stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first, then the parent)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def alive(pid):
+    """True when process ``pid`` exists and is not a zombie."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid):
+    """Process ids of the children of ``pid``, their children, and so on (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parents.setdefault(int(_stat_fields(entry.name)[1]), []).append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def holds_lock(pid, path):
+    """True when process ``pid`` holds a lock (flock or fcntl) on the file ``path``
+    (/proc/locks: its pid, then the file as major:minor:inode, the device numbers in hex)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return False
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    return any(fields[4] == str(pid) and fields[5] == device
+               for fields in (line.split() for line in Path("/proc/locks").read_text()
+                              .splitlines()) if len(fields) > 5 and fields[1] != "->")
+
+
+def processes_in(folder):
+    """Ids of the processes (other than this one) working in ``folder``: their working
+    directory in it or its path on their command line (a gmmlab sweep's workers, Ray's, a
+    SLURM job's)."""
+    folder = str(Path(folder).resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:
+            continue
+        if (cwd == folder or cwd.startswith(folder + os.sep) or folder in command) and alive(
+                int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 @cache

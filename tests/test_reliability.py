@@ -10,14 +10,23 @@ import json
 import os
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import SLOW, gmmlab, results, start, wait_for
+from support import (
+    SLOW,
+    alive,
+    descendants,
+    gmmlab,
+    holds_lock,
+    processes_in,
+    results,
+    start,
+    wait_for,
+)
 
 from gmmlab.study.results import read_result
 
@@ -328,35 +337,16 @@ def test_a_config_file_edit_reruns_and_names_the_changed_key(tmp_path):
 # ------------------------------------------------------------------ interrupts and kills
 
 
-def children(pid):
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1]
-                                            .split()[1]) == pid:
-                found.append(int(entry.name))
-        except (OSError, IndexError):
-            continue
-    return found
-
-
-def alive(pid):
-    """True when process ``pid`` exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_ctrl_c_stops_a_run_cleanly_and_says_how_to_resume(tmp_path):
+    """SIGINT once the run holds its folder's lock (it is inside the job: data, fit, record),
+    waited for in /proc/locks."""
     process = start([*SLOW, "dataset.options.n_samples=200000", "backend.n_init=20",
                      f"hydra.run.dir={tmp_path}/run"], tmp_path)
-    wait_for(lambda: (tmp_path / "run" / ".lock").exists())
-    time.sleep(1)
+    wait_for(lambda: holds_lock(process.pid, tmp_path / "run" / ".lock") or
+             process.poll() is not None, what="the run to hold its folder's lock")
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1
+    assert process.returncode == 1, stdout + stderr
     assert "gmmlab: interrupted (Ctrl-C); nothing partial was written" in stderr
     assert "run the same command again to resume" in stderr and "Traceback" not in stderr
     assert not list((tmp_path / "run").glob("*result.json*"))
@@ -364,18 +354,24 @@ def test_ctrl_c_stops_a_run_cleanly_and_says_how_to_resume(tmp_path):
 
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])
 def test_sigkill_during_a_sweep_then_resume_reruns_exactly_the_missing_runs(tmp_path, launcher):
+    """Killed once two results are written (a fit takes seconds, so the other four cannot all
+    finish between the two); the kill is final once no process works in the sweep's folder:
+    no result can appear after the results are counted."""
     sweep = tmp_path / "s"
     args = ["-m", *SLOW, "seed=0,1,2,3,4,5", f"hydra/launcher={launcher}",
             f"hydra.sweep.dir={sweep}"]
     if launcher == "parallel":
         args.append("hydra.launcher.n_jobs=2")
     process = start(args, tmp_path)
-    wait_for(lambda: len(results(sweep)) >= 2)
-    workers = children(process.pid)
+    wait_for(lambda: len(results(sweep)) >= 2 or process.poll() is not None,
+             what="two results")
+    workers = descendants(process.pid)
     process.kill()
     process.wait()
-    time.sleep(2)
-    assert not [pid for pid in workers if alive(pid)]  # the workers ended with their parent
+    assert launcher == "basic" or workers  # joblib's workers were running
+    wait_for(lambda: not any(alive(pid) for pid in workers), timeout=30,
+             what=f"the workers {workers} to end with their parent")
+    wait_for(lambda: not processes_in(tmp_path), timeout=30, what="no process in the sweep")
     done = {p.parent for p in results(sweep)}
     for folder in done:
         assert read_result(folder)["status"] == "ok"  # every file whole
