@@ -4,11 +4,14 @@ mclust through rpy2, and the scripts of experiments/."""
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
 from functools import cache
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -118,6 +121,23 @@ def processes_in(folder):
                 int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def slurm_is_up():
+    """True when a SLURM cluster answers with a node idle or partly used (``sinfo``)."""
+    if shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True,
+                          text=True, timeout=30)
+    return done.returncode == 0 and any(state in done.stdout for state in ("idle", "mix"))
+
+
+needs_slurm = pytest.mark.skipif(
+    not slurm_is_up(), reason="no SLURM cluster: as root, `bash tests/cluster/slurm.sh test` "
+    "starts one, runs the cluster tests and stops it (.ci/run does so when it can)")
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="Ray is not installed: make test EXTRAS=dev,ray")
 
 
 @cache

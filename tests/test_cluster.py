@@ -6,13 +6,21 @@ skipped, saying so, otherwise. Every launcher must give the basic launcher's num
 """
 
 import os
-import shutil
 import subprocess
 import time
 
 import pandas as pd
 import pytest
-from support import SLOW, gmmlab, results, start, wait_for
+from support import (
+    SLOW,
+    gmmlab,
+    needs_ray,
+    needs_slurm,
+    processes_in,
+    results,
+    start,
+    wait_for,
+)
 
 from gmmlab.study.results import read_result
 
@@ -23,29 +31,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 SWEEP = ["dataset=faithful,few_distinct", "backend=em,sklearn", "n_components=3",
          "reg_covar=0"]
 COMPARED = ["status", "loglik", "bic", "n_iter"]
-
-
-def slurm_is_up():
-    if shutil.which("sinfo") is None:
-        return False
-    done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True,
-                          text=True, timeout=30)
-    return done.returncode == 0 and any(state in done.stdout for state in ("idle", "mix"))
-
-
-def ray_is_installed():
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_slurm = pytest.mark.skipif(
-    not slurm_is_up(), reason="no SLURM cluster: as root, `bash tests/cluster/slurm.sh test` "
-    "starts one, runs these tests and stops it (.ci/run does so when it can)")
-needs_ray = pytest.mark.skipif(
-    not ray_is_installed(), reason="Ray is not installed: make test EXTRAS=dev,ray")
 
 
 def sweep_table(tmp_path, name, *extra):
@@ -153,18 +138,20 @@ def test_sigkill_of_a_cluster_sweep_then_resume_reruns_exactly_the_missing_runs(
     if launcher == "ray_cluster":
         args.append("hydra.launcher.num_cpus=1")
     process = start(args, tmp_path)
-    wait_for(lambda: len(results(sweep)) >= 1, timeout=300)
+    wait_for(lambda: len(results(sweep)) >= 1 or process.poll() is not None, timeout=300,
+             what="a first result")
     process.kill()
     process.wait()
     if launcher == "slurm":
         subprocess.run(["scancel", f"--name=gmmlab-sweep-{process.pid}"], check=True)
         wait_for(lambda: f"gmmlab-sweep-{process.pid}" not in subprocess.run(
-            ["squeue", "--noheader", "--format=%j"], capture_output=True, text=True).stdout)
-    time.sleep(3)  # nothing still running writes a result
+            ["squeue", "--noheader", "--format=%j"], capture_output=True, text=True).stdout,
+            what="the sweep's SLURM jobs to leave the queue")
+    # Ray's workers and a SLURM job's processes work in the sweep's folder: once none is
+    # left, no result can appear any more
+    wait_for(lambda: not processes_in(tmp_path), timeout=120, what="no process in the sweep")
     kept = {path: read_result(path.parent)["provenance"]["started"] for path in results(sweep)}
     assert 1 <= len(kept) < 4
-    time.sleep(2)
-    assert len(results(sweep)) == len(kept)
     gmmlab(*args, cwd=tmp_path)
     paths = results(sweep)
     assert len(paths) == 4

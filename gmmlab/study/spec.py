@@ -54,7 +54,7 @@ def job_spec(cfg, overrides, choices):
 def finished_before(config, output_dir):
     """The resume rule for a launcher deciding what to submit: True when ``output_dir`` holds
     a finished result of this job's configuration, data and versions."""
-    if not config.resume:
+    if not config.get("resume", False):  # not gmmlab's run config (another Hydra app)
         return False
     task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
     spec, problem = job_spec(task, list(config.hydra.overrides.task),

@@ -90,7 +90,8 @@ case "${1:-}" in
     start
     trap stop EXIT
     cd "$(dirname "$0")/../.."
-    SLURM_CONF="$DIR/slurm.conf" .venv/bin/python -m pytest -m cluster tests/test_cluster.py
+    SLURM_CONF="$DIR/slurm.conf" .venv/bin/python -m pytest -m cluster tests/test_cluster.py \
+      tests/test_launchers.py
     ;;
   *) echo "usage: $0 start | stop | test" >&2; exit 2 ;;
 esac
