@@ -39,10 +39,10 @@ BOOT = ("import runpy, sys; from gmmlab.study.runner import register_configs; "
         "runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def gmmlab_launchers():
-    """gmmlab's launcher configs in Hydra's ConfigStore (before the suites'
-    hydra_restore_singletons keeps the store's state)."""
+    """gmmlab's launcher configs in Hydra's ConfigStore, once: the suites'
+    hydra_restore_singletons then keeps and restores the store with them around every test."""
     register_configs()
 
 

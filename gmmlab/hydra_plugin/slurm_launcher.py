@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hydra_plugins.hydra_submitit_launcher import config as submitit_config
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+from omegaconf import open_dict
 from submitit.core.utils import UncompletedJobError
 
 from gmmlab.study import cluster
@@ -35,7 +36,8 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         self.max_wait_min = max_wait_min
 
     def launch(self, job_overrides, initial_job_idx):
-        todo = [overrides for overrides in job_overrides if not self._done(overrides)]
+        todo = [overrides for idx, overrides in enumerate(job_overrides, initial_job_idx)
+                if not self._done(overrides, idx)]
         if len(todo) < len(job_overrides):
             print(f"[gmmlab] {len(job_overrides) - len(todo)} of {len(job_overrides)} runs "
                   "already done: not submitted")
@@ -65,7 +67,9 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                              "the same command resumes the rest.")
                 raise
 
-    def _done(self, overrides):
+    def _done(self, overrides, idx):
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(config):
+            config.hydra.job.num = idx  # as submitit sets it: a sweep.subdir may name it
         output_dir = Path(config.hydra.sweep.dir) / config.hydra.sweep.subdir
         return finished_before(config, output_dir)
