@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from report_markdown import first_table, images, markdown_tables
 
-from gmmlab.report import analysis
 from gmmlab.report import builder as reports
+from gmmlab.report import columns
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(p.parent for p in (ROOT / "experiments").glob("*/report/report.md"))
@@ -86,7 +86,8 @@ def test_committed_report_is_what_the_code_writes(folder):
     shown_images = images(markdown)
     assert shown_images == re.findall(r'<img src="([^"]+)"', page)
     assert sorted(shown_images) == sorted(p.name for p in folder.glob("*.png"))
-    patterns = [figure_pattern(t, settings, methods) for t in reports.FIGURE_NAMES.values()]
+    backends = methods + sorted({m.split(" ")[0] for m in methods})
+    patterns = [figure_pattern(t, settings, backends) for t in reports.FIGURE_NAMES.values()]
     for image in shown_images:
         assert any(p.fullmatch(image) for p in patterns), f"{image}: not a name the code writes"
     for setting in settings:
@@ -96,21 +97,35 @@ def test_committed_report_is_what_the_code_writes(folder):
         for heading, table in tables:  # summary columns: the ranked metrics the table has
             if re.fullmatch(rf"{re.escape(setting)}, K = \d+", heading):
                 ranked = [c for c in comparisons[setting].columns[4:] if any(
-                    c == f"{analysis.METRIC[r].label} {reports.ARROW[analysis.METRIC[r].better]}"
-                    for r in analysis.RANKED)]
-                assert list(table.columns) == ["method", *ranked]
+                    c == columns.COLUMN[r].header for r in columns.RANKED)]
+                assert [c for c in table.columns if c != "difference ± 2 SE"] == [
+                    "method", *ranked]
 
 
 def expected_figures(markdown, tables, setting, comparison):
     """Figures the current code draws for a data setting, read off the report's own tables."""
     name = reports.FIGURE_NAMES
-    summary = [h for h, _ in tables if re.fullmatch(rf"{re.escape(setting)}, K = \d+", h)]
-    k = int(summary[0].rsplit(" ", 1)[1]) if summary else None
+    headings = [h for h, _ in tables] + re.findall(r"^#+ (.+)$", markdown, flags=re.M)
+    fits = re.search(rf"{re.escape(reports.slug(setting))}-(?:fits|em-loglik)-K(\d+)\.png",
+                     markdown)
+    summary = [h for h in headings if re.fullmatch(rf"{re.escape(setting)}, K = \d+", h)]
+    k = int(summary[0].rsplit(" ", 1)[1]) if summary else int(fits.group(1)) if fits else None
     outcomes = first_table(tables, f"{setting}: outcome of every run")
     at_k = outcomes[(outcomes["K"] == str(k)) & ~outcomes["outcome"].str.startswith("failed")]
     expected = set()
-    if comparison["K"].nunique() > 1 and "BIC ↓" in comparison:
+    families = [h for h in headings if h.startswith(f"{setting}: covariance model and K chosen")]
+    if f"{setting}: model chosen by each criterion" in headings and not families:
         expected.add(name["criteria against K"].format(setting=setting))
+    for heading in families:
+        backend = heading.rsplit("(", 1)[1].rstrip(")")
+        expected |= {name[figure].format(setting=setting, method=backend) for figure in
+                     ("BIC of the models", "BIC by covariance model")}
+    for heading in headings:
+        found = re.fullmatch(rf"{re.escape(setting)}: LOO across K \((.+), seed (\d+)\)",
+                             heading)
+        if found:
+            expected.add(name["LOO comparison"].format(setting=setting, method=found.group(1),
+                                                       seed=found.group(2)))
     if at_k["method"].str.match(r"em(_stop|_reset)?( |$)").any():
         expected.add(name["EM log-likelihood"].format(setting=setting, k=k))
     if not set(outcomes["outcome"]) <= PLAIN and "min eig / var" in outcomes:

@@ -8,7 +8,6 @@ numbers with four significant digits, ratios as ``5.2x``.
 """
 
 import dataclasses
-import math
 
 import numpy as np
 import pandas as pd
@@ -220,9 +219,8 @@ def format_number(value, digits=4):
     value = float(value)
     if value.is_integer() and abs(value) < 1e7:
         return str(int(value))
-    if 1e-3 <= abs(value) < 1e7:
-        decimals = max(digits - 1 - math.floor(math.log10(abs(value))), 0)
-        return f"{value:.{decimals}f}"
+    if 10**digits <= abs(value) < 1e7:  # fixed notation, not 1.562e4
+        return f"{value:.0f}"
     text = f"{value:.{digits}g}"
     if "e" not in text:
         return text
