@@ -310,10 +310,10 @@ def rankings(rows, pointwise=None):
 
     Ties: held-out log-lik/N within 2 standard errors of the paired difference over the test
     points (``pointwise``: method -> per-test-point log density, shape (n_test,)), else within
-    the spread over seeds; BIC within 2 x EM_TOL x N (the same optimum within EM's tolerance)
-    or the spread; mean error within the spread, or at the same optimum (train log-likelihoods
-    within EM_TOL x N). DataFrame indexed by method, columns (metric, 'median' | 'spread' |
-    'diff' | 'interval' | 'tied' | 'rank')."""
+    the best method's spread over seeds; BIC within 2 x EM_TOL x N (the same optimum within
+    EM's tolerance); mean error within the best method's spread over seeds, or at the same
+    optimum (train log-likelihoods within EM_TOL x N). DataFrame indexed by method, columns
+    (metric, 'median' | 'spread' | 'diff' | 'interval' | 'tied' | 'rank')."""
     ok = rankable(rows)
     order = [v for v in method_order(rows) if v in set(ok["variant"])]
     n_train = float(ok["n_samples"].max()) if "n_samples" in ok else np.nan
@@ -333,7 +333,9 @@ def rankings(rows, pointwise=None):
             best = judged.index[0]
             for method in judged.index:
                 diff[method] = medians[method] - medians[best]
-                within_spread = abs(diff[method]) <= max(spreads[method], spreads[best])
+                # inside the best method's own spread over seeds (another method's spread can
+                # come from a seed at a worse optimum: no tie)
+                within_spread = abs(diff[method]) <= spreads[best]
                 if column == "test_loglik_per_sample" and pointwise and method in pointwise \
                         and best in pointwise:
                     diff[method], se = paired_difference(pointwise[method], pointwise[best])
@@ -341,7 +343,7 @@ def rankings(rows, pointwise=None):
                     tied[method] = abs(diff[method]) <= interval[method]
                 elif column == "bic":
                     interval[method] = 2 * EM_TOL * n_train
-                    tied[method] = abs(diff[method]) <= interval[method] or within_spread
+                    tied[method] = abs(diff[method]) <= interval[method]
                 elif column == "param_error.means":
                     same_optimum = (not is_bayesian(method) and not is_bayesian(best)
                                     and abs(train.get(method, np.nan) - train.get(best, np.nan))
@@ -405,7 +407,8 @@ def verdict(setting, ranking):
 def _tie_rule(column):
     return {"test_loglik_per_sample": "differences within 2 paired SE over the test points",
             "bic": "the same optimum within EM's tolerance",
-            "param_error.means": "within the spread over seeds or at the same optimum"}.get(
+            "param_error.means": "within the best's spread over seeds or at the same "
+                                 "optimum"}.get(
         column, "")
 
 

@@ -197,8 +197,9 @@ def add_methods_summary(report, table, base, loo):
             best[header] = (ranks == 1).to_numpy()
             if column == "test_loglik_per_sample" and ranking[(column, "interval")].notna().any():
                 frame["difference ± 2 SE"] = [
-                    f"{d:+.4f} ± {w:.4f}" if pd.notna(w) else "-" for d, w in zip(
-                        ranking[(column, "diff")], ranking[(column, "interval")], strict=True)]
+                    "best" if d == 0 and w == 0 else f"{d:+.4f} ± {w:.4f}" if pd.notna(w)
+                    else "-" for d, w in zip(ranking[(column, "diff")],
+                                             ranking[(column, "interval")], strict=True)]
                 best["difference ± 2 SE"] = False
         report.table(frame, best)
     if len(rankings) > 1:

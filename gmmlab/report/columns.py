@@ -129,9 +129,9 @@ HEADERS = {
                            "data, K, covariance model and reg_covar minus this run's (total, "
                            "nats)",
     "best": "the method and seed of the best fit it is compared with",
-    "difference ± 2 SE": "held-out log-lik/N minus the best method's, ± 2 standard errors of "
-                         "the paired difference over the test points (a tie when the interval "
-                         "holds 0)",
+    "difference ± 2 SE": "held-out log-lik/N minus the best method's ('best'), ± 2 standard "
+                         "errors of the paired difference over the test points (a tie when "
+                         "the interval holds 0)",
     "elpd": "PSIS-LOO expected log pointwise predictive density (higher is better)",
     "p": "PSIS-LOO effective number of parameters (p_loo)", "elpd_diff": "elpd minus the best "
     "K's (<= 0)",
