@@ -211,8 +211,9 @@ def add_methods_summary(report, table, base, loo):
         order = analysis.method_order(table)
         report.table(ranks.set_index("method").reindex(
             [m for m in order if m in set(ranks["method"])]).reset_index())
-    at_main_k = pd.concat([rows[rows["n_components"] == analysis.main_k(rows)]
-                           for _, rows in table.groupby("data_setting", sort=False)])
+    at_main_k = pd.concat([rows[rows["n_components"] == analysis.main_k(rows)].assign(
+        data_setting=f"{setting}, K = {analysis.main_k(rows)}")
+        for setting, rows in table.groupby("data_setting", sort=False)])
     at_main_k = analysis.rankable(at_main_k)
     accuracy = "test_loglik_per_sample" if at_main_k["test_loglik_per_sample"].notna().any() \
         else "loglik_per_sample"

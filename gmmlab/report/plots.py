@@ -329,13 +329,13 @@ def plot_trace(draws):
 def plot_bic_models(cells, chosen, competitive=None):
     """mclust's ``plot(BIC)`` made readable: BIC (lower is better) against K, one line per
     covariance model labelled by its letter code at every point, the axis limited to the
-    competitive region (BIC within ``competitive`` of the best: 5% of the best's magnitude,
+    competitive region (BIC within ``competitive`` of the best: 2% of the best's magnitude,
     at least 20), the choice circled; how many cells lie off the axis is stated.
 
     cells: DataFrame with model, n_components, bic (the cells not set aside); chosen: the
     chosen cell (Series with model, n_components, bic)."""
     best = float(chosen["bic"])
-    competitive = competitive or max(0.05 * abs(best), 20.0)
+    competitive = competitive or max(0.02 * abs(best), 20.0)
     top = best + competitive
     fig, ax = plt.subplots(figsize=(9, 5))
     models = list(dict.fromkeys(cells["model"]))
@@ -343,7 +343,7 @@ def plot_bic_models(cells, chosen, competitive=None):
     hidden = 0
     for i, model in enumerate(models):
         rows = cells[cells["model"] == model].sort_values("n_components")
-        colour = colours(i % colours.N)
+        colour = np.array(colours(i % colours.N)[:3]) * 0.75  # darkened: the codes stay legible
         ax.plot(rows["n_components"], rows["bic"], color=colour, linewidth=1, alpha=0.7)
         for k, bic in zip(rows["n_components"], rows["bic"], strict=True):
             if bic <= top:
@@ -369,21 +369,24 @@ def plot_bic_models(cells, chosen, competitive=None):
 
 def plot_bic_by_model(cells, chosen):
     """scikit-learn's BIC-by-covariance-type bars: per covariance model its lowest BIC over K
-    (lower is better; the K on the bar), the chosen model hatched; the axis starts near the
+    (lower is better; on the bar its K and its BIC minus the chosen one's), the chosen model
+    hatched; the axis starts near the
     best so that differences show, which the title states."""
     best = cells.loc[cells.groupby("model", sort=False)["bic"].idxmin()]
     fig, ax = plt.subplots(figsize=(9, 3.8))
     x = np.arange(len(best))
     colours = ["tab:red" if m == chosen["model"] else "tab:blue" for m in best["model"]]
     bars = ax.bar(x, best["bic"], color=colours, alpha=0.8)
-    for bar, k, model in zip(bars, best["n_components"], best["model"], strict=True):
+    for bar, k, model, bic in zip(bars, best["n_components"], best["model"], best["bic"],
+                                  strict=True):
         if model == chosen["model"]:
             bar.set_hatch("//")
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"K={int(k)}",
-                ha="center", va="bottom", fontsize=7)
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(),
+                f"K={int(k)}\n+{bic - chosen['bic']:.1f}", ha="center", va="bottom",
+                fontsize=7)
     low, high = best["bic"].min(), best["bic"].max()
     bottom = low - 0.1 * max(high - low, 1.0)
-    ax.set_ylim(bottom, high + 0.08 * max(high - low, 1.0))
+    ax.set_ylim(bottom, high + 0.15 * max(high - low, 1.0))
     ax.set_xticks(x, best["model"])
     ax.set_ylabel("lowest BIC over K")
     ax.set_title(f"lowest BIC per covariance model (red, hatched: chosen "
