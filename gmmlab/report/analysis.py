@@ -677,7 +677,7 @@ def success_rates(table):
     """Per data setting and method: runs that reached the best optimum (a rankable fit within
     LOCAL_OPTIMUM_GAP nats of the best train log-likelihood of any maximum-likelihood method
     on the same problem) with a 95% Wilson interval, and the median time. DataFrame with
-    columns data setting, method, K, successes, runs, reached the best optimum, time (s)."""
+    columns data setting, method, K, successes, runs, reached the best optimum, time (s) ↓."""
     best = best_logliks(table)["loglik"]
     keys = same_fit_problem(table)
     ok = set(rankable(table).index)
@@ -689,7 +689,7 @@ def success_rates(table):
         lines.append({"data setting": setting, "method": variant, "K": int(k),
                       "successes": hits, "runs": len(rows),
                       "reached the best optimum": rate(hits, len(rows)),
-                      "time (s)": rows["fit_seconds"].median()})
+                      COLUMN["fit_seconds"].header: rows["fit_seconds"].median()})
     frame = pd.DataFrame(lines)
     order = {m: i for i, m in enumerate(method_order(table))}
     return frame.sort_values(["data setting", "method"], key=lambda c: c.map(order) if (

@@ -525,7 +525,7 @@ def add_model_choice(report, name, backend, rows):
         "BIC - best": (top["bic"] - top["bic"].iloc[0]).map(format_fixed),
         "ICL": top["icl"].map(format_fixed), "train log-likelihood": top["loglik"].map(
             format_fixed), "free parameters": top["n_parameters"]}))
-    grid = result.marked_table("bic")
+    grid = result.marked_table("bic", decimals=1)  # one decimal, as every BIC in a report
     report.paragraph("BIC of every cell (deg.: degenerate, fail: no fit; neither is chosen):")
     report.table(grid.rename_axis(None, axis=1).reset_index().rename(
         columns={"n_components": "K"}))

@@ -164,8 +164,6 @@ HEADERS = {
     "evidence": "BIC: the runner-up's BIC minus the chosen one's, read on Kass & Raftery's "
                 "(1995) scale of 2 log B (0-2 not worth more than a mention, 2-6 positive, "
                 "6-10 strong, > 10 very strong); LOO: elpd difference ± dse",
-    "agree": "whether every criterion and method chooses the same K",
-    "reference": "a reference answer where there is no truth: mclust's BIC choice",
     "reached the best optimum": "runs within 1 nat of the best train log-likelihood of any "
                                 "method on the same data and K, of all runs, with a 95% Wilson "
                                 "interval",
