@@ -20,7 +20,6 @@ import jinja2
 import matplotlib
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from gmmlab.console import run_command
 from gmmlab.report import analysis, plots
@@ -33,7 +32,7 @@ from gmmlab.report.columns import (
     format_number,
 )
 from gmmlab.study.job import IDATA_FILE, load_spec_dataset
-from gmmlab.study.results import readable_results
+from gmmlab.study.results import readable_results, study_of
 
 MAX_HISTORIES = 12
 # Figure files (.png) by what they show: a rerun that changes one figure changes one file.
@@ -131,25 +130,6 @@ class Report:
 
 
 # --- summary -------------------------------------------------------------------------------
-
-
-def study_of(source):
-    """The study a sweep belongs to, from its YAML (``experiments/NAME.yaml`` beside the
-    ``experiments/NAME/runs`` folder): dict with ``question`` and ``answer`` (the form of the
-    Summary: methods, model_selection, singularity, initialisation, label_switching); the
-    method comparison's form when there is no such file."""
-    source = Path(source)
-    folder = source if source.is_dir() else source.parent
-    path = folder.parent.parent / f"{folder.parent.name}.yaml"
-    study = OmegaConf.load(path).get("study") if path.is_file() else None
-    if study is None:
-        return {"question": None, "answer": "methods"}
-    answers = {"methods", "model_selection", "singularity", "initialisation",
-               "label_switching"}
-    if study.get("answer") not in answers:
-        raise ValueError(f"{path}: study.answer is {study.get('answer')!r}; expected one of "
-                         f"{sorted(answers)}.")
-    return {"question": study.get("question"), "answer": study["answer"]}
 
 
 def add_summary(report, table, study, base, loo):
