@@ -329,13 +329,13 @@ def plot_trace(draws):
 def plot_bic_models(cells, chosen, competitive=None):
     """mclust's ``plot(BIC)`` made readable: BIC (lower is better) against K, one line per
     covariance model labelled by its letter code at every point, the axis limited to the
-    competitive region (BIC within ``competitive`` of the best: 2% of the best's magnitude,
-    at least 20), the choice circled; how many cells lie off the axis is stated.
+    competitive region (BIC within ``competitive`` of the best: 3% of the best's magnitude,
+    at least 60), the choice circled; how many cells lie off the axis is stated.
 
     cells: DataFrame with model, n_components, bic (the cells not set aside); chosen: the
     chosen cell (Series with model, n_components, bic)."""
     best = float(chosen["bic"])
-    competitive = competitive or max(0.02 * abs(best), 20.0)
+    competitive = competitive or max(0.03 * abs(best), 60.0)
     top = best + competitive
     fig, ax = plt.subplots(figsize=(9, 5))
     models = list(dict.fromkeys(cells["model"]))
