@@ -21,7 +21,8 @@ TUTORIAL, BLOBS = "tutorial_1d test_size=0.25", "stretched_blobs test_size=0.25"
 
 def sweep_output(folder, *overrides):
     """Run a sweep into folder/runs/NAME (the test plug-ins on the path); its stdout."""
-    env = os.environ | {"PYTHONPATH": str(PLUGINS)}
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(  # the caller's path kept after them
+        [str(PLUGINS), *filter(None, [os.environ.get("PYTHONPATH")])])}
     return gmmlab("-m", *overrides, cwd=folder, env=env).stdout
 
 
