@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from report_markdown import first_table, markdown_tables
+from report_markdown import NOT_REDRAWN, committed_reports, first_table, markdown_tables
 
 from gmmlab.report import analysis
 
@@ -43,12 +43,15 @@ def sound(outcomes):
 def test_every_committed_report_has_a_study_question_and_an_answer():
     assert len(FOLDERS) == 8
     for folder in FOLDERS:
+        if folder.parent.name in NOT_REDRAWN:
+            assert "Question: " not in (folder / "report.md").read_text()  # else redrawn
+            continue
         markdown, _, bullets = read(folder)
         assert f"Question: {study(folder).question}" in markdown, folder
         assert bullets, folder
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=[f.parent.name for f in FOLDERS])
+@pytest.mark.parametrize("folder", committed_reports())
 def test_no_collapsed_failed_or_unreliable_fit_wins(folder):
     markdown, tables, bullets = read(folder)
     checked = 0
@@ -78,9 +81,9 @@ def test_no_collapsed_failed_or_unreliable_fit_wins(folder):
             text = markdown.split(f"### {heading}", 1)[1].split("\n### ", 1)[0]
             assert (f"K = {chosen}." in text) if chosen else "none is chosen" in text
             checked += 1
-    if study(folder).answer == "singularity":
+    if study(folder).answer in ("singularity", "initialisation", "label_switching"):
         summary = markdown.split("\n## Summary\n", 1)[1].split("\n## ", 1)[0]
-        assert "**" not in summary  # no winner among collapses
+        assert "**" not in summary  # rates and collapses, no method crowned
         checked += 1
     assert checked, folder
 
@@ -100,11 +103,10 @@ def loo_rule(reliable):
 
 
 def folders_answering(answer):
-    return [f for f in FOLDERS if study(f).answer == answer]
+    return [p for p in committed_reports() if study(p.values[0]).answer == answer]
 
 
-@pytest.mark.parametrize("folder", folders_answering("methods"),
-                         ids=lambda f: f.parent.name)
+@pytest.mark.parametrize("folder", folders_answering("methods"))
 def test_method_comparison_summary_names_the_bold_methods(folder):
     _, tables, bullets = read(folder)
     for heading, table in tables:
@@ -145,8 +147,7 @@ def test_method_comparison_summary_names_the_bold_methods(folder):
                 assert value == pytest.approx(np.median(seeds), rel=2e-3)
 
 
-@pytest.mark.parametrize("folder", folders_answering("model_selection"),
-                         ids=lambda f: f.parent.name)
+@pytest.mark.parametrize("folder", folders_answering("model_selection"))
 def test_model_selection_summary_is_what_the_tables_choose(folder):
     _, tables, bullets = read(folder)
     summary = first_table(tables, "Summary")
@@ -186,8 +187,7 @@ def test_model_selection_summary_is_what_the_tables_choose(folder):
             assert top["model,K"].iloc[0] == chosen
 
 
-@pytest.mark.parametrize("folder", folders_answering("singularity"),
-                         ids=lambda f: f.parent.name)
+@pytest.mark.parametrize("folder", folders_answering("singularity"))
 def test_singularity_summary_counts_the_collapses_of_the_outcome_tables(folder):
     _, tables, bullets = read(folder)
     summary = first_table(tables, "Summary")
@@ -201,8 +201,7 @@ def test_singularity_summary_counts_the_collapses_of_the_outcome_tables(folder):
                    for b in bullets)
 
 
-@pytest.mark.parametrize("folder", folders_answering("initialisation"),
-                         ids=lambda f: f.parent.name)
+@pytest.mark.parametrize("folder", folders_answering("initialisation"))
 def test_initialisation_rates_count_the_runs_at_the_best_optimum(folder):
     _, tables, bullets = read(folder)
     summary = first_table(tables, "Summary")
@@ -216,8 +215,7 @@ def test_initialisation_rates_count_the_runs_at_the_best_optimum(folder):
     assert any(best["method"] in b and "most often" in b for b in bullets)
 
 
-@pytest.mark.parametrize("folder", folders_answering("label_switching"),
-                         ids=lambda f: f.parent.name)
+@pytest.mark.parametrize("folder", folders_answering("label_switching"))
 def test_relabelling_gain_is_the_diagnostics_and_errors_of_the_runs(folder):
     _, tables, bullets = read(folder)
     summary = first_table(tables, "Summary")

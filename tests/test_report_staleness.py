@@ -7,13 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from report_markdown import first_table, images, markdown_tables
+from report_markdown import committed_reports, first_table, images, markdown_tables
 
 from gmmlab.report import builder as reports
 from gmmlab.report import columns
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = sorted(p.parent for p in (ROOT / "experiments").glob("*/report/report.md"))
 PLAIN = {"converged", "posterior kept away by its prior"}
 
 
@@ -51,7 +50,7 @@ def backends_by_runs_folder():
     return found
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=[f.parent.name for f in FOLDERS])
+@pytest.mark.parametrize("folder", committed_reports())
 def test_committed_report_is_what_the_code_writes(folder):
     study = folder.parent.name
     markdown = (folder / "report.md").read_text()
