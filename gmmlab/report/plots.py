@@ -6,6 +6,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from gmmlab.report import analysis
+from gmmlab.report.columns import CRITERION
 
 
 def plot_dataset(dataset, ax=None, bins=30):
@@ -167,7 +168,7 @@ def plot_criteria_vs_k(summary, criteria, order):
                     color=colour)
         ax.set_xlabel("K")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{analysis.criterion_label(criterion)} (lower is better; * = chosen)")
+        ax.set_title(f"{CRITERION[criterion].label} (lower is better; * = chosen)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), legend_columns),
                frameon=False)
