@@ -114,7 +114,12 @@ def test_poor_start_is_flagged_by_name(sweep):
     row = flagged[flagged["method"] == POOR]
     assert len(row) == 1 and float(row["nats below the best"].item()) == pytest.approx(
         gap, abs=0.06)
-    assert set(flagged["method"]) == {POOR}
+    # every run flagged (a seed of em or sklearn may be too) is one its outcome calls so
+    for _, run in flagged.iterrows():
+        table = first_table(markdown_tables(markdown),
+                            f"{run['data setting']}: outcome of every run")
+        mine = table[(table["method"] == run["method"]) & (table["seed"] == run["seed"])]
+        assert mine["outcome"].str.startswith("local optimum (").all() and len(mine) == 1
 
 
 def test_figures_exist_differ_and_are_named_by_content(sweep):
@@ -318,6 +323,6 @@ def test_family_report_chooses_as_select_does(tmp_path):
         expected["model"], expected["n_components"], strict=True)]
     assert top["model,K"].iloc[0] == "EEE,3"
     bic = float(top["BIC ↓"].iloc[0])
-    assert bic == pytest.approx(expected["bic"].iloc[0], abs=1e-3)
+    assert bic == pytest.approx(expected["bic"].iloc[0], abs=0.05)  # one decimal
     assert 2314.25 < bic < 2314.35
     assert "BIC chooses EEE,3 (BIC 2314.3," in section
