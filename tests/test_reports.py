@@ -118,7 +118,8 @@ def test_poor_start_is_flagged_by_name(sweep):
     for _, run in flagged.iterrows():
         table = first_table(markdown_tables(markdown),
                             f"{run['data setting']}: outcome of every run")
-        mine = table[(table["method"] == run["method"]) & (table["seed"] == run["seed"])]
+        mine = table[(table["method"] == run["method"]) & (table["seed"] == run["seed"])
+                     & (table["K"] == run["K"])]
         assert mine["outcome"].str.startswith("local optimum (").all() and len(mine) == 1
 
 
