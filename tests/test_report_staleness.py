@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_markdown import first_table, images, markdown_tables
+from report_markdown import committed_reports, first_table, images, markdown_tables
 
 from gmmlab.datasets import REGISTRY, load_dataset
-from gmmlab.report import analysis
 from gmmlab.report import builder as reports
+from gmmlab.report import columns
 from gmmlab.selection import select
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = sorted(p.parent for p in (ROOT / "experiments").glob("*/report/report.md"))
 PLAIN = {"converged", "posterior kept away by its prior"}
 
 
@@ -56,7 +55,7 @@ def backends_by_runs_folder():
     return found
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=[f.parent.name for f in FOLDERS])
+@pytest.mark.parametrize("folder", committed_reports())
 def test_committed_report_is_what_the_code_writes(folder):
     study = folder.parent.name
     markdown = (folder / "report.md").read_text()
@@ -91,7 +90,8 @@ def test_committed_report_is_what_the_code_writes(folder):
     shown_images = images(markdown)
     assert shown_images == re.findall(r'<img src="([^"]+)"', page)
     assert sorted(shown_images) == sorted(p.name for p in folder.glob("*.png"))
-    patterns = [figure_pattern(t, settings, methods) for t in reports.FIGURE_NAMES.values()]
+    backends = methods + sorted({m.split(" ")[0] for m in methods})
+    patterns = [figure_pattern(t, settings, backends) for t in reports.FIGURE_NAMES.values()]
     for image in shown_images:
         assert any(p.fullmatch(image) for p in patterns), f"{image}: not a name the code writes"
     for setting in settings:
@@ -101,21 +101,35 @@ def test_committed_report_is_what_the_code_writes(folder):
         for heading, table in tables:  # summary columns: the ranked metrics the table has
             if re.fullmatch(rf"{re.escape(setting)}, K = \d+", heading):
                 ranked = [c for c in comparisons[setting].columns[4:] if any(
-                    c == f"{analysis.METRIC[r].label} {reports.ARROW[analysis.METRIC[r].better]}"
-                    for r in analysis.RANKED)]
-                assert list(table.columns) == ["method", *ranked]
+                    c == columns.COLUMN[r].header for r in columns.RANKED)]
+                assert [c for c in table.columns if c != "difference ± 2 SE"] == [
+                    "method", *ranked]
 
 
 def expected_figures(markdown, tables, setting, comparison):
     """Figures the current code draws for a data setting, read off the report's own tables."""
     name = reports.FIGURE_NAMES
-    summary = [h for h, _ in tables if re.fullmatch(rf"{re.escape(setting)}, K = \d+", h)]
-    k = int(summary[0].rsplit(" ", 1)[1]) if summary else None
+    headings = [h for h, _ in tables] + re.findall(r"^#+ (.+)$", markdown, flags=re.M)
+    fits = re.search(rf"{re.escape(reports.slug(setting))}-(?:fits|em-loglik)-K(\d+)\.png",
+                     markdown)
+    summary = [h for h in headings if re.fullmatch(rf"{re.escape(setting)}, K = \d+", h)]
+    k = int(summary[0].rsplit(" ", 1)[1]) if summary else int(fits.group(1)) if fits else None
     outcomes = first_table(tables, f"{setting}: outcome of every run")
     at_k = outcomes[(outcomes["K"] == str(k)) & ~outcomes["outcome"].str.startswith("failed")]
     expected = set()
-    if comparison["K"].nunique() > 1 and "BIC ↓" in comparison:
+    families = [h for h in headings if h.startswith(f"{setting}: covariance model and K chosen")]
+    if f"{setting}: model chosen by each criterion" in headings and not families:
         expected.add(name["criteria against K"].format(setting=setting))
+    for heading in families:
+        backend = heading.rsplit("(", 1)[1].rstrip(")")
+        expected |= {name[figure].format(setting=setting, method=backend) for figure in
+                     ("BIC of the models", "BIC by covariance model")}
+    for heading in headings:
+        found = re.fullmatch(rf"{re.escape(setting)}: LOO across K \((.+), seed (\d+)\)",
+                             heading)
+        if found:
+            expected.add(name["LOO comparison"].format(setting=setting, method=found.group(1),
+                                                       seed=found.group(2)))
     if at_k["method"].str.match(r"em(_stop|_reset)?( |$)").any():
         expected.add(name["EM log-likelihood"].format(setting=setting, k=k))
     if not set(outcomes["outcome"]) <= PLAIN and "min eig / var" in outcomes:
@@ -139,11 +153,11 @@ CHOICE = ": covariance model and K chosen (em_select)"
 CELL = re.compile(r"^(\*\*)?(-?[\d.e+-]+) \((\d+)\)(\*\*)?$")  # '2325 (5)', '**2320 (1)**'
 
 
-def summary_ranks(table):
-    """The summary table's ranked columns: {header: (values, ranks, bold)} over the methods
-    that have a value."""
+def summary_ranks(table, headers):
+    """The summary table's ranked columns among ``headers``: {header: (values, ranks, bold)}
+    over the methods that have a value."""
     found = {}
-    for header in table.columns[1:]:
+    for header in [h for h in table.columns[1:] if h in headers]:
         cells = [CELL.match(c) for c in table[header] if c != "-"]
         assert all(cells), (header, list(table[header]))
         found[header] = (np.array([float(c.group(2)) for c in cells]),
@@ -155,19 +169,20 @@ def summary_ranks(table):
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.parent.name for f in FOLDERS])
 def test_committed_ranks_follow_the_numbers_they_rank(folder):
     """In every summary table, by the direction the code gives each metric: a strictly better
-    value has a strictly better rank, rank 1 goes to the best value, and exactly the rank-1
-    cells are bold."""
-    better = {f"{m.label} {reports.ARROW[m.better]}": m.better
-              for m in (analysis.METRIC[r] for r in analysis.RANKED)}
+    value never has a worse rank (ties, by the tie rule, share the better rank), rank 1 goes
+    to the best value, and exactly the rank-1 cells are bold."""
+    better = {columns.COLUMN[r].header: columns.COLUMN[r].better for r in columns.RANKED}
     tables = markdown_tables((folder / "report.md").read_text())
     summaries = [(h, t) for h, t in tables if re.fullmatch(r".+, K = \d+", h)]
     assert summaries
     for heading, table in summaries:
-        for header, (values, ranks, bold) in summary_ranks(table).items():
+        ranked = summary_ranks(table, better)
+        assert ranked, heading
+        for header, (values, ranks, bold) in ranked.items():
             sign = 1 if better[header] == "lower" else -1
             score = sign * values  # lower is better
             for i, j in zip(*np.nonzero(score[:, None] < score[None, :]), strict=True):
-                assert ranks[i] < ranks[j], (heading, header, values[i], values[j])
+                assert ranks[i] <= ranks[j], (heading, header, values[i], values[j])
             # the best value holds rank 1 (values equal to 4 digits may rank apart)
             assert (score[ranks == 1] == score.min()).all(), (heading, header)
             assert ranks[score == score.min()].min() == 1, (heading, header)

@@ -11,7 +11,7 @@ import pytest
 from report_markdown import first_table, markdown_tables
 from support import gmmlab, plugin_env
 
-from gmmlab.report import analysis
+from gmmlab.report import analysis, columns
 
 POOR = "poor_start:fit_em_from_start poor_seed=0"
 TUTORIAL, BLOBS = "tutorial_1d test_size=0.25", "stretched_blobs test_size=0.25"  # settings
@@ -58,31 +58,37 @@ def test_summary_comes_first_and_its_rankings_agree_with_the_tables(sweep):
         comparison = first_table(tables, f"Data setting: {setting}")
         comparison = comparison[comparison["K"] == str(k)].set_index("method")
         assert set(summary["method"]) == set(comparison.index)
-        for column in summary.columns[1:]:
-            metric = next(m for m in analysis.METRICS if column.startswith(m.label + " "))
+        for column in [c for c in summary.columns[1:] if c != "difference ± 2 SE"]:
+            metric = next(m for m in columns.COLUMNS if column == m.header)
             sign = 1 if metric.better == "lower" else -1
             cells = summary.set_index("method")[column]
             bold = {m for m, cell in cells.items() if cell.startswith("**")}
-            parsed = cells.str.strip("*").str.extract(r"^(\S+) \((\d+)\)$")
+            parsed = cells.str.strip("*").str.extract(r"^(\S+) \((\d+)\)$").dropna()
             ranks = parsed[1].astype(int)
             medians = parsed[0].astype(float)
-            # the summary's median is the median of the seeds' values in the table
+            # the summary's median is the median of the seeds' values in the table (PyMC's
+            # BIC, at a posterior mean, is not ranked)
             for method, values in comparison[column].items():
-                seeds = [float(v) for v in values.split(" / ")]
-                assert medians[method] == pytest.approx(np.median(seeds), rel=2e-3, abs=1e-12)
-            # a better rank never has a worse value; rank 1 is bold and has the best value
+                if method in medians:
+                    seeds = [float(v) for v in values.split(" / ")]
+                    assert medians[method] == pytest.approx(np.median(seeds), rel=2e-3,
+                                                            abs=0.06)
+            assert "pymc_quick" not in medians or column != "BIC ↓"
+            # a better rank never has a worse value but among those tied with the best; rank 1
+            # is bold and holds the best value
             for a in ranks.index:
                 for b in ranks.index:
-                    if ranks[a] < ranks[b]:
+                    if ranks[a] < ranks[b] and ranks[a] > 1:
                         assert sign * medians[a] <= sign * medians[b]
             assert bold == set(ranks.index[ranks == 1]) and bold
-            best = min(sign * medians)
-            assert all(sign * medians[m] == best for m in bold)
+            assert min(sign * medians) in {sign * medians[m] for m in bold}
             checked += 1
-        sentence = re.search(rf"^{setting}: .+\.$", markdown, flags=re.M).group(0)
+        sentence = re.search(rf"^- {re.escape(setting)} \(K = {k}\): .+\.$", markdown,
+                             flags=re.M).group(0)
         winner = summary.set_index("method")["held-out log-lik/N ↑"]
         first = winner.index[winner.str.startswith("**")]
-        assert f"held-out log-lik/N: {first[0]} best at" in sentence or "tie" in sentence
+        assert (f"held-out log-lik/N: {first[0]} best at" in sentence if len(first) == 1 else
+                f"held-out log-lik/N: {', '.join(first)} tie" in sentence)
         assert "fastest" in sentence
     assert checked == 8  # held-out, BIC, mean error and time on both settings
     across = first_table(tables, "Across data settings")
@@ -94,19 +100,27 @@ def test_summary_comes_first_and_its_rankings_agree_with_the_tables(sweep):
 @pytest.mark.pymc
 def test_poor_start_is_flagged_by_name(sweep):
     markdown = sweep["markdown"]
-    assert re.search(rf"{re.escape(POOR)} seed 0 on {BLOBS} \(K = 3, [\d.]+ nats "
-                     r"below seed [12]\)", markdown)
     outcomes = [t for h, t in markdown_tables(markdown)
                 if h == f"{BLOBS}: outcome of every run"][0]
     poor = outcomes[outcomes["method"] == POOR].set_index("seed")["outcome"]
     assert poor["0"].startswith("local optimum (") and poor["1"] == poor["2"] == "converged"
     flagged = first_table(markdown_tables(markdown), "Runs at a worse local optimum")
-    # the summary names exactly the runs the outcome column calls a local optimum
-    results = pd.read_csv(sweep["folder"] / "runs" / "poor" / "results.csv")
-    gap = results["loglik"].max() - results.loc[results["seed"] == 0, "loglik"].item()
+    # the summary names exactly the runs the outcome column calls a local optimum, measured
+    # from the best fit of any maximum-likelihood method on the same data and K
+    poor_runs = pd.read_csv(sweep["folder"] / "runs" / "poor" / "results.csv")
+    best = max(poor_runs["loglik"].max(), pd.read_csv(
+        sweep["folder"] / "runs" / "blobs" / "results.csv")["loglik"].max())
+    gap = best - poor_runs.loc[poor_runs["seed"] == 0, "loglik"].item()
     row = flagged[flagged["method"] == POOR]
-    assert len(row) == 1 and float(row["nats below the best seed"].item()) == pytest.approx(
-        gap, rel=1e-3)
+    assert len(row) == 1 and float(row["nats below the best"].item()) == pytest.approx(
+        gap, abs=0.06)
+    # every run flagged (a seed of em or sklearn may be too) is one its outcome calls so
+    for _, run in flagged.iterrows():
+        table = first_table(markdown_tables(markdown),
+                            f"{run['data setting']}: outcome of every run")
+        mine = table[(table["method"] == run["method"]) & (table["seed"] == run["seed"])
+                     & (table["K"] == run["K"])]
+        assert mine["outcome"].str.startswith("local optimum (").all() and len(mine) == 1
 
 
 @pytest.mark.e2e
@@ -142,18 +156,18 @@ def test_numbers_are_readable_and_columns_explained(sweep):
         for column in ("runs", "K", "seed", "divergences", "draws permuted"):
             if column in table:
                 assert table[column].str.fullmatch(r"-|\d+").all(), (heading, column)
-        for cell in table.to_numpy().ravel():  # no more than 4 significant digits
+        for cell in table.to_numpy().ravel():  # fixed notation, or 4 significant digits
             for number in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", cell):
                 digits = re.sub(r"e.*|[-.]", "", number).lstrip("0")
-                assert len(digits) <= 4, (heading, cell)
+                assert len(digits) <= 4 or re.fullmatch(r"-?\d+\.\d", number), (heading, cell)
+            assert not re.search(r"\d\.\d+e\d", cell), (heading, cell)  # no 1.562e4
     glossary = first_table(tables, "Glossary")
     shown = {c for h, t in tables if h != "Glossary" for c in t.columns}
     assert shown == set(glossary["column"])
-    for metric in analysis.METRICS:
-        label = f"{metric.label} {'↑' if metric.better == 'higher' else '↓'}"
-        if label in shown:
-            meaning = glossary.set_index("column").loc[label, "meaning"]
-            assert meaning.endswith(f"{metric.better} is better")
+    for column in columns.COLUMNS:
+        if column.header in shown:
+            meaning = glossary.set_index("column").loc[column.header, "meaning"]
+            assert meaning.endswith(f"{column.better} is better")
 
 
 @pytest.mark.e2e
@@ -164,7 +178,9 @@ def test_loo_across_k_agrees_with_the_stored_loo(sweep):
     assert len(loo) == 2  # pymc_quick, seeds 0 and 1, each across K = 2, 3
     results = pd.read_csv(sweep["folder"] / "runs" / "tutorial" / "results.csv")
     for seed, table in enumerate(loo):
-        assert sorted(table["K"]) == ["2", "3"] and table["elpd_diff"].astype(float).max() == 0
+        diff = pd.to_numeric(table["elpd_diff"], errors="coerce")
+        assert sorted(table["K"]) == ["2", "3"] and (diff.max() == 0 or diff.isna().all())
+        assert ((table["reliable"] == "yes") == diff.notna()).all()
         for row in table.itertuples():
             stored = results.loc[(results["backend"] == "pymc") & (results["seed"] == seed)
                                  & (results["n_components"] == int(row.K)), "loo.elpd"]
@@ -176,13 +192,13 @@ def test_loo_across_k_agrees_with_the_stored_loo(sweep):
 def test_selection_accuracy_and_chosen_k(sweep):
     accuracy = first_table(markdown_tables(sweep["markdown"]),
                            "How often each criterion picks the true K")
-    assert set(accuracy["method"]) == {"em", "sklearn", "pymc_quick"}
+    assert set(accuracy["method"]) == {"em", "sklearn"}  # PyMC is judged by LOO
     assert (accuracy["true K"] == "3").all()
     results = pd.read_csv(sweep["folder"] / "runs" / "tutorial" / "results.csv")
     em = results[results["backend"] == "em"]
     picks = [group.loc[group["bic"].idxmin(), "n_components"] for _, group in em.groupby("seed")]
     hits = sum(int(k) == 3 for k in picks)
-    assert accuracy.set_index("method").loc["em", "BIC"] == f"{hits}/2"
+    assert accuracy.set_index("method").loc["em", "BIC: true K found"].startswith(f"{hits}/2 (")
 
 
 @pytest.mark.e2e
@@ -216,7 +232,7 @@ def test_sweep_prints_progress_one_line_per_run(sweep):
     ({"status": "ok", "reg_covar": 1e-6, "singular.min_weight_n": 0.3324, "n_features": 2,
       "backend": "sklearn_vb"}, "near-empty component (weight x N = 0.3324)"),
     ({"status": "ok", "reg_covar": 1e-6, "singular.min_weight_n": 44.2, "n_features": 2,
-      "loglik": -2278.98, "backend": "sklearn"}, "local optimum (54.04 nats below the best seed)"),
+      "loglik": -2278.98, "backend": "sklearn"}, "local optimum (54.0 nats below the best fit)"),
     ({"status": "ok", "reg_covar": 1e-6, "loglik": -2225.5, "backend": "sklearn"}, "converged"),
     ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue": 0.2, "backend": "pymc"},
      "posterior kept away by its prior"),
@@ -226,7 +242,7 @@ def test_sweep_prints_progress_one_line_per_run(sweep):
     ({"status": "ok", "reg_covar": 0.0, "singular.min_eigenvalue_relative": 0.07,
       "diagnostics.min_eigenvalue_relative_any_draw": 5e-6, "diagnostics.divergences": 0,
       "diagnostics.max_treedepth_share": 1.0, "diagnostics.max_rhat": 1.95, "backend": "pymc"},
-     "posterior drifts into the collapse (100% of draws at the tree-depth cap, R-hat 1.95)"),
+     "posterior drifts into the collapse (100% of draws at the tree-depth cap, R-hat 1.950)"),
     ({"status": "ok", "reg_covar": 0.0, "diagnostics.min_eigenvalue_relative_any_draw": 3e-11,
       "diagnostics.divergences": 333, "diagnostics.max_treedepth_share": 0.25,
       "diagnostics.max_rhat": 1.004, "backend": "pymc"},
@@ -252,9 +268,10 @@ def test_outcome_rule(row, expected):
     (1000.0, "1000"), (3, "3"), (np.int64(12), "12"), (0.00438292, "0.004383"),
     (4658.713, "4659"), (-6.077274, "-6.077"), (1.2e-11, "1.2e-11"), (-3.14159e-5, "-3.142e-5"),
     (np.nan, "-"), (None, "-"), (True, "yes"), ("em", "em"), (2.5e7, "2.5e7"),
+    (15620.3, "15620"), (5.169e4 + 0.4, "51690"),
 ])
 def test_format_number(value, expected):
-    assert analysis.format_number(value) == expected
+    assert columns.format_number(value) == expected
 
 
 def test_spread_shows_each_seed_or_median_and_range():
@@ -285,9 +302,10 @@ def test_model_table_sets_degenerate_cells_aside():
     from gmmlab.selection import SelectionResult
     best = SelectionResult(table, "bic", 100, 2, 0.0).best(3)
     assert list(zip(best["model"], best["n_components"], strict=True)) == [("EEE", 2), ("VVV", 1)]
-    summary, _ = analysis.criteria_summary(rows.assign(variant="em"))
-    assert set(summary["n_components"]) == {1, 2}
-    assert summary.set_index("n_components").loc[2, "bic"] == 27
+    choices = analysis.ml_choices(rows.assign(variant="em", backend="em")).set_index(
+        "criterion")
+    assert choices.loc["BIC", "chosen"] == "EEE,2" and choices.loc["BIC", "runner-up"] == "VVV,1"
+    assert choices.loc["BIC", "evidence"] == "3.0: positive"
     one_d = analysis.model_table(rows.assign(n_features=1).iloc[:3])
     assert set(one_d["model"]) == {"E", "V"}
 
@@ -317,6 +335,6 @@ def test_family_report_chooses_as_select_does(tmp_path):
         expected["model"], expected["n_components"], strict=True)]
     assert top["model,K"].iloc[0] == "EEE,3"
     bic = float(top["BIC ↓"].iloc[0])
-    assert bic == pytest.approx(expected["bic"].iloc[0], abs=1e-3)
+    assert bic == pytest.approx(expected["bic"].iloc[0], abs=0.05)  # one decimal
     assert 2314.25 < bic < 2314.35
-    assert "BIC chooses EEE,3 (BIC 2314.296" in section
+    assert "BIC chooses EEE,3 (BIC 2314.3," in section

@@ -9,56 +9,51 @@ One outcome rule serves every report (the singularity study's included)::
     >  near-empty component  >  local optimum  >  (PyMC: what the posterior did)  >  converged
 """
 
-import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gmmlab.model.gaussian import MCLUST_MODELS, mclust_name
-from gmmlab.model.metrics import INFORMATION_CRITERIA
 from gmmlab.model.search import choose_fit
+from gmmlab.report.columns import (
+    COLUMN,
+    CRITERION,
+    RANKED,
+    format_fixed,
+    format_number,
+    format_ratio,
+    present,
+)
+from gmmlab.study.job import IDATA_FILE
 
-# A run is at a worse local optimum when its train log-likelihood (total, nats) is this much
-# below the best seed of the same method, data setting and K: a likelihood ratio of e^1.
+# A maximum-likelihood run is at a worse local optimum when its train log-likelihood (total,
+# nats) is this much below the best fit of any maximum-likelihood method on the same data, K,
+# covariance model and reg_covar: a likelihood ratio of e^1.
 LOCAL_OPTIMUM_GAP = 1.0
 # A draw's smallest covariance eigenvalue, relative to the data variance, this close to zero
 # counts as near a collapse.
 COLLAPSE_NEAR = 1e-3
-# The criteria of a run reports compare across K: the information criteria, then PSIS-LOO.
-CRITERIA = [*INFORMATION_CRITERIA, "loo.looic"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Metric:
-    """A column of the results table as reports show it."""
-
-    column: str
-    label: str
-    better: str  # "higher" or "lower"
-    meaning: str
-
-
-METRICS = [
-    Metric("test_loglik_per_sample", "held-out log-lik/N", "higher",
-           "mean log-density of the held-out points under the fitted mixture"),
-    Metric("loglik_per_sample", "train log-lik/N", "higher",
-           "mean log-density of the training points"),
-    Metric("bic", "BIC", "lower", "-2 log-likelihood + (free parameters) log N, on the "
-           "training points"),
-    Metric("param_error.means", "mean error", "lower", "RMSE between fitted and true means, "
-           "components matched by the Hungarian algorithm (needs the truth)"),
-    Metric("param_error.weights", "weight error", "lower",
-           "L1 distance between fitted and true weights, matched components"),
-    Metric("param_error.covariances", "covariance error", "lower",
-           "relative Frobenius error of the covariances, matched components"),
-    Metric("ari", "ARI", "higher", "adjusted Rand index of the MAP labels against the true "
-           "labels (1 = the same partition)"),
-    Metric("fit_seconds", "time (s)", "lower", "wall time of the fit (PyMC: compiling and "
-           "sampling)"),
-]
-METRIC = {metric.column: metric for metric in METRICS}
-# The criteria the summary ranks methods on, in this order; time is the cost.
-RANKED = ["test_loglik_per_sample", "bic", "param_error.means", "fit_seconds"]
+# R-hat above this flags a sampler (Vehtari et al. 2021).
+RHAT_MAX = 1.01
+# PSIS-LOO is unreliable at a K with a Pareto k above PARETO_K_MAX or p_loo above
+# P_LOO_FRACTION x N; such a K is flagged and never chosen.
+PARETO_K_MAX = 0.7
+P_LOO_FRACTION = 1 / 5
+# Two fits of one data set by maximum likelihood are at the same optimum when their train
+# log-likelihoods differ by at most EM_TOL x N nats (EM's stopping tolerance on the mean
+# log-likelihood): their BIC difference is then no evidence.
+EM_TOL = 1e-3
+# Backend families whose fits are posterior draws: judged by PSIS-LOO and the posterior
+# predictive, never by an information criterion at a posterior mean.
+BAYESIAN = ("pymc",)
+# Backend families that do not maximise the likelihood (posterior draws, a variational
+# bound): every other backend's fits are judged against the best likelihood any reached.
+NOT_MAXIMUM_LIKELIHOOD = (*BAYESIAN, "sklearn_vb")
+# Kass & Raftery (1995): the evidence a BIC difference (about 2 log B) gives.
+KASS_RAFTERY = ((2, "not worth more than a mention"), (6, "positive"), (10, "strong"),
+                (np.inf, "very strong"))
 
 
 def fitted(table):
@@ -66,65 +61,114 @@ def fitted(table):
     return table[table["status"] != "failed"]
 
 
+def rankable(table):
+    """Runs that may rank, win or be chosen: finished ('ok': not failed, not stopped at a
+    collapse) and not degenerate (gmmlab.model.metrics.degeneracy)."""
+    ok = table[table["status"] == "ok"]
+    if "degenerate" not in ok:
+        return ok
+    return ok[~ok["degenerate"].fillna(False).astype(bool)]
+
+
+def maximises_likelihood(variant):
+    """Whether a method maximises the likelihood (any backend but
+    :data:`NOT_MAXIMUM_LIKELIHOOD`'s, users' backends included)."""
+    return backend_family(variant) not in NOT_MAXIMUM_LIKELIHOOD
+
+
+def is_bayesian(variant):
+    """Whether a method's fits are posterior draws (:data:`BAYESIAN`)."""
+    return backend_family(variant) in BAYESIAN
+
+
+def has_truth(rows):
+    """Whether the data of ``rows`` come from a known mixture (parameter errors recorded):
+    only then is there a true K; real data have at most a customary or reference K."""
+    return "param_error.means" in rows and rows["param_error.means"].notna().any()
+
+
 # --- outcomes ------------------------------------------------------------------------------
 
 
 def same_fit_problem(table):
-    """Keys of runs fitting the same data with the same method and K: data setting, method, K
+    """Keys of runs fitting the same likelihood: data setting, K, covariance model, reg_covar
     and the data replicate (a synthetic set's own seed, ``dataset_metadata.seed``; -1 where
     there is none). DataFrame aligned with ``table``."""
-    replicate = table["dataset_metadata.seed"] if "dataset_metadata.seed" in table else -1
-    return pd.DataFrame({"data_setting": table["data_setting"], "variant": table["variant"],
-                         "n_components": table["n_components"], "replicate": replicate},
-                        index=table.index).fillna({"replicate": -1})
+    def column(name, fill):
+        return table[name].fillna(fill) if name in table else pd.Series(fill, index=table.index)
+
+    return pd.DataFrame({"data_setting": table["data_setting"],
+                         "n_components": table["n_components"],
+                         "covariance_type": column("covariance_type", "full"),
+                         "reg_covar": column("reg_covar", -1.0),
+                         "replicate": column("dataset_metadata.seed", -1)}, index=table.index)
+
+
+def maximum_likelihood(table):
+    """The rankable runs of methods that maximise the likelihood (:func:`maximises_likelihood`)."""
+    ok = rankable(table)
+    return ok[[maximises_likelihood(v) for v in ok["variant"]]]
+
+
+def best_logliks(table):
+    """The best train log-likelihood of any maximum-likelihood fit per same_fit_problem key,
+    with the method and seed that reached it: DataFrame indexed by the key."""
+    ml = maximum_likelihood(table).dropna(subset=["loglik"]) if "loglik" in table else None
+    if ml is None or ml.empty:
+        return pd.DataFrame(columns=["loglik", "variant", "seed"])
+    keys = same_fit_problem(ml)
+    best = ml.loc[ml.groupby([keys[c] for c in keys])["loglik"].idxmax()]
+    return best.set_index(pd.MultiIndex.from_frame(same_fit_problem(best)))[
+        ["loglik", "variant", "seed"]]
 
 
 def outcomes(table):
-    """The outcome phrase of every run (Series aligned with ``table``); a run's local optimum
-    is judged against the best train log-likelihood of the same data, method and K."""
+    """The outcome phrase of every run (Series aligned with ``table``); a maximum-likelihood
+    run's local optimum is judged against the best fit of any maximum-likelihood method of
+    the same data, K, covariance model and reg_covar (degenerate fits are no reference)."""
+    best = best_logliks(table)["loglik"]
     keys = same_fit_problem(table)
-    ok = table["status"] != "failed"
-    best = (table.loc[ok, "loglik"].groupby([keys.loc[ok, c] for c in keys]).max()
-            if "loglik" in table else {})
-    return pd.Series([outcome(row, best.get(tuple(keys.loc[i]), np.nan))
-                      for i, row in table.iterrows()], index=table.index, dtype=object)
+    judged = [maximises_likelihood(v) for v in table["variant"]]
+    return pd.Series([outcome(row, best.get(tuple(keys.loc[i]), np.nan) if ml else np.nan)
+                      for (i, row), ml in zip(table.iterrows(), judged, strict=True)],
+                     index=table.index, dtype=object)
 
 
 def outcome(row, best_loglik=np.nan):
     """One phrase for what a fit ended in (module docstring for the order of the checks).
 
     row: a run (Series of the results table); best_loglik: the best train log-likelihood of
-    the same method, data setting and K (nan: not judged).
+    any maximum-likelihood fit of the same problem (nan: not judged).
     """
     if row["status"] == "failed":
         return "failed: " + failure_reason(row)
-    if _present(row.get("degenerate")) and bool(row["degenerate"]):
+    if present(row.get("degenerate")) and bool(row["degenerate"]):
         reason = row.get("degeneracy_reason")
-        return "degenerate" + (f": {reason}" if _present(reason) else "")
+        return "degenerate" + (f": {reason}" if present(reason) else "")
     if row["status"] == "singular":
         return f"collapsed, stopped at iteration {int(row['singular.collapse.iteration'])}"
     resets = row.get("singular.n_resets")
-    if _present(resets) and resets > 0:
+    if present(resets) and resets > 0:
         return f"re-seeded {int(resets)} time(s)"
     reg_covar = row.get("reg_covar", 0)
-    if _present(reg_covar) and reg_covar > 0 and row.get("singular.min_eigenvalue",
-                                                         np.nan) <= 2 * reg_covar:
+    if present(reg_covar) and reg_covar > 0 and row.get("singular.min_eigenvalue",
+                                                        np.nan) <= 2 * reg_covar:
         return "held at the reg_covar floor"
     weight_n, n_features = row.get("singular.min_weight_n"), row.get("n_features", 1)
-    if _present(weight_n) and weight_n < (n_features if _present(n_features) else 1) + 1:
+    if present(weight_n) and weight_n < (n_features if present(n_features) else 1) + 1:
         return f"near-empty component (weight x N = {format_number(weight_n)})"
-    gap = best_loglik - row.get("loglik", np.nan)
-    if gap > LOCAL_OPTIMUM_GAP:
-        return f"local optimum ({format_number(gap)} nats below the best seed)"
     if row.get("backend") == "pymc":
         return _posterior_outcome(row)
+    gap = best_loglik - row.get("loglik", np.nan)
+    if gap > LOCAL_OPTIMUM_GAP:
+        return f"local optimum ({format_fixed(gap)} nats below the best fit)"
     return "converged" if row.get("converged", True) is not False else "not converged"
 
 
 def failure_reason(row):
     """Why a run failed, in a few words: where a covariance became singular, scikit-learn's
     ill-defined covariance, or the first line of the message."""
-    error = str(row.get("singular.backend_error") if _present(
+    error = str(row.get("singular.backend_error") if present(
         row.get("singular.backend_error")) else row.get("message") or "")
     if "at initialisation" in error:
         return "singular covariance at initialisation"
@@ -153,14 +197,14 @@ def _posterior_outcome(row):
 
 
 def sampler_trouble(row):
-    """Divergences, most draws at the NUTS tree-depth cap, R-hat > 1.1: phrases, or []."""
+    """Divergences, most draws at the NUTS tree-depth cap, R-hat > RHAT_MAX: phrases, or []."""
     share = row.get("diagnostics.max_treedepth_share", np.nan)
     divergences = row.get("diagnostics.divergences", np.nan)
     rhat = row.get("diagnostics.max_rhat", np.nan)
     plural = "" if divergences == 1 else "s"
     return ([f"{int(divergences)} divergence{plural}"] if divergences > 0 else []) + (
         [f"{share:.0%} of draws at the tree-depth cap"] if share > 0.5 else []) + (
-        [f"R-hat {rhat:.2f}"] if rhat > 1.1 else [])
+        [f"R-hat {rhat:.3f}"] if rhat > RHAT_MAX else [])
 
 
 def drifts(row):
@@ -169,26 +213,40 @@ def drifts(row):
     return bool(sampler_trouble(row)) and smallest < COLLAPSE_NEAR
 
 
+def collapsed(outcome_phrase):
+    """Whether an outcome is a collapse: failed, degenerate, stopped at a collapse, or a
+    posterior drifting into it."""
+    return str(outcome_phrase).startswith(("failed", "degenerate", "collapsed",
+                                           "posterior drifts"))
+
+
 def local_optima(table):
-    """Runs at a worse local optimum than the best seed of their method (same data, K):
-    rows with columns data_setting, variant, K, seed, run_dir, gap (nats of total train
-    log-likelihood) and the best seed."""
+    """Maximum-likelihood runs more than LOCAL_OPTIMUM_GAP nats of train log-likelihood below
+    the best fit of any maximum-likelihood method on the same problem (same_fit_problem):
+    rows with columns data setting, method, K, seed, run, nats below the best, best."""
+    columns = ["data setting", "method", "K", "seed", "run", "nats below the best", "best"]
+    best = best_logliks(table)
+    ml = maximum_likelihood(table).dropna(subset=["loglik"]) if "loglik" in table else []
+    if len(ml) == 0:
+        return pd.DataFrame(columns=columns)
+    keys = same_fit_problem(ml)
     lines = []
-    ok = fitted(table)
-    keys = same_fit_problem(ok)
-    for (setting, variant, k, _), rows in ok.groupby([keys[c] for c in keys], sort=False):
-        rows = rows.dropna(subset=["loglik"])
-        if len(rows) < 2:
-            continue
-        best = rows.loc[rows["loglik"].idxmax()]
-        for _, row in rows.iterrows():
-            gap = best["loglik"] - row["loglik"]
-            if gap > LOCAL_OPTIMUM_GAP:
-                lines.append({"data setting": setting, "method": variant, "K": int(k),
-                              "seed": int(row["seed"]), "run": row.get("run_dir", "-"),
-                              "nats below the best seed": gap, "best seed": int(best["seed"])})
-    return pd.DataFrame(lines, columns=["data setting", "method", "K", "seed", "run",
-                                        "nats below the best seed", "best seed"])
+    for i, row in ml.iterrows():
+        reference = best.loc[tuple(keys.loc[i])]
+        gap = reference["loglik"] - row["loglik"]
+        if gap > LOCAL_OPTIMUM_GAP:
+            lines.append({"data setting": row["data_setting"], "method": row["variant"],
+                          "K": int(row["n_components"]), "seed": int(row["seed"]),
+                          "run": row.get("run_dir", "-"), "nats below the best": gap,
+                          "best": f"{reference['variant']} seed {int(reference['seed'])}"})
+    return pd.DataFrame(lines, columns=columns)
+
+
+def judged_by_several(table):
+    """Whether some problem (same_fit_problem) has more than one maximum-likelihood fit, so
+    that a local optimum can be seen."""
+    ml = maximum_likelihood(table)
+    return len(ml) > 0 and same_fit_problem(ml).value_counts().max() > 1
 
 
 # --- rankings ------------------------------------------------------------------------------
@@ -217,64 +275,141 @@ def method_order(table):
     return sorted(table["variant"].unique(), key=lambda v: (rank(v), str(v)))
 
 
+def judged_values(rows, column):
+    """The values of ``column`` a ranking judges (Series aligned with ``rows``, NaN where not
+    judged): PyMC's held-out log-likelihood is its posterior predictive's, and its BIC (at a
+    posterior mean) is not judged."""
+    values = pd.to_numeric(rows[column], errors="coerce") if column in rows else pd.Series(
+        np.nan, index=rows.index)
+    bayesian = np.array([is_bayesian(v) for v in rows["variant"]], dtype=bool)
+    if column == "bic":
+        values = values.where(~bayesian)
+    predictive = "test_posterior_predictive_loglik_per_sample"
+    if column == "test_loglik_per_sample" and predictive in rows:
+        values = values.where(~bayesian, pd.to_numeric(rows[predictive], errors="coerce"))
+    return values
+
+
 def ranked_metrics(rows):
-    """The RANKED columns that have a value for some fitted run of ``rows``."""
-    ok = fitted(rows)
-    return [c for c in RANKED if c in ok and pd.to_numeric(ok[c], errors="coerce").notna().any()]
+    """The RANKED columns with a judged value for some rankable run of ``rows``."""
+    ok = rankable(rows)
+    return [c for c in RANKED if c in ok and judged_values(ok, c).notna().any()]
 
 
-def rankings(rows):
-    """Per method (rows of one data setting, at its main K): the median over seeds of every
-    ranked metric, its spread (largest minus smallest seed) and its rank (1 = best; values
-    equal to 9 significant digits tie and share the better rank; methods without a value get
-    none). DataFrame indexed by method, columns
-    (metric, 'median' | 'spread' | 'rank')."""
-    ok = fitted(rows)
+def paired_difference(a, b):
+    """Mean of ``a - b`` and its standard error over paired points (arrays of shape (n,))."""
+    difference = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
+
+
+def rankings(rows, pointwise=None):
+    """Per method (rows of one data setting, at its main K; degenerate, collapsed and failed
+    runs left out): the median over seeds of every ranked metric, its spread (largest minus
+    smallest seed), its difference to the best method, the half-width of the interval on that
+    difference, whether it ties with the best, and its rank (1 = best or tied with it).
+
+    Ties: held-out log-lik/N within 2 standard errors of the paired difference over the test
+    points (``pointwise``: method -> per-test-point log density, shape (n_test,)), else within
+    the best method's spread over seeds; BIC within 2 x EM_TOL x N (the same optimum within
+    EM's tolerance); mean error within the best method's spread over seeds, or at the same
+    optimum (train log-likelihoods within EM_TOL x N). DataFrame indexed by method, columns
+    (metric, 'median' | 'spread' | 'diff' | 'interval' | 'tied' | 'rank')."""
+    ok = rankable(rows)
     order = [v for v in method_order(rows) if v in set(ok["variant"])]
+    n_train = float(ok["n_samples"].max()) if "n_samples" in ok else np.nan
+    train = pd.to_numeric(ok["loglik"], errors="coerce").groupby(ok["variant"]).median() if (
+        "loglik" in ok) else pd.Series(dtype=float)
     frame = {}
     for column in ranked_metrics(rows):
-        values = pd.to_numeric(ok[column], errors="coerce").groupby(ok["variant"])
+        values = judged_values(ok, column).groupby(ok["variant"])
         medians = values.median().reindex(order)
-        ascending = METRIC[column].better == "lower"
+        spreads = (values.max() - values.min()).reindex(order)
+        lower = COLUMN[column].better == "lower"
+        judged = medians.dropna().sort_values(ascending=lower)
+        diff = pd.Series(np.nan, index=order)
+        interval = pd.Series(np.nan, index=order)
+        tied = pd.Series(False, index=order)
+        if not judged.empty:
+            best = judged.index[0]
+            for method in judged.index:
+                diff[method] = medians[method] - medians[best]
+                # inside the best method's own spread over seeds (another method's spread can
+                # come from a seed at a worse optimum: no tie)
+                within_spread = abs(diff[method]) <= spreads[best]
+                if column == "test_loglik_per_sample" and pointwise and method in pointwise \
+                        and best in pointwise:
+                    diff[method], se = paired_difference(pointwise[method], pointwise[best])
+                    interval[method] = 2 * se
+                    tied[method] = abs(diff[method]) <= interval[method]
+                elif column == "bic":
+                    interval[method] = 2 * EM_TOL * n_train
+                    tied[method] = abs(diff[method]) <= interval[method]
+                elif column == "param_error.means":
+                    same_optimum = (not is_bayesian(method) and not is_bayesian(best)
+                                    and abs(train.get(method, np.nan) - train.get(best, np.nan))
+                                    <= EM_TOL * n_train)
+                    tied[method] = within_spread or bool(same_optimum)
+                else:
+                    tied[method] = method == best
+            tied[best] = True
+        rank = medians.rank(method="min", ascending=lower)
         frame[(column, "median")] = medians
-        frame[(column, "spread")] = (values.max() - values.min()).reindex(order)
-        # equal to 9 significant digits is a tie (EM and scikit-learn reach one optimum)
-        rounded = medians.map(lambda v: float(f"{v:.9g}"), na_action="ignore")
-        frame[(column, "rank")] = rounded.rank(method="min", ascending=ascending)
+        frame[(column, "spread")] = spreads
+        frame[(column, "diff")] = diff
+        frame[(column, "interval")] = interval
+        frame[(column, "tied")] = tied
+        frame[(column, "rank")] = rank.where(~tied, 1.0)
     return pd.DataFrame(frame, index=pd.Index(order, name="method"))
 
 
+def winners(ranking, column):
+    """The methods ranked first on ``column`` (the best and those tied with it)."""
+    if (column, "tied") not in ranking:
+        return []
+    return list(ranking.index[ranking[(column, "tied")].astype(bool)])
+
+
 def verdict(setting, ranking):
-    """One sentence: the best method on each ranked criterion and by how much it leads the
-    next (saying so when the lead is within either's spread over seeds: then the ranking is
-    not to be trusted), and the cost of the fastest method against the slowest."""
+    """One sentence answering a method comparison: the best method on each ranked criterion
+    and which tie with it (by the tie rule of :func:`rankings`; the difference to the next
+    with its interval when none ties), and the cost of the fastest method against the
+    slowest."""
     parts = []
     for column in [c for c in RANKED if (c, "rank") in ranking and c != "fit_seconds"]:
-        values = ranking[(column, "median")].dropna()
-        if values.empty:
+        medians = ranking[(column, "median")].dropna()
+        if medians.empty:
             continue
-        metric = METRIC[column]
-        ordered = values.sort_values(ascending=metric.better == "lower")
-        best, value = ordered.index[0], ordered.iloc[0]
-        tied = ranking.index[ranking[(column, "rank")] == 1]
-        if len(ordered) == 1:
-            parts.append(f"{metric.label} {format_number(value)} ({best}, the only method)")
-        elif len(tied) > 1:
-            parts.append(f"{metric.label}: {', '.join(tied)} tie at {format_number(value)}")
+        label = COLUMN[column].label
+        first = winners(ranking, column)
+        ordered = medians.sort_values(ascending=COLUMN[column].better == "lower")
+        value = COLUMN[column].format(ordered.iloc[0])
+        if len(medians) == 1:
+            parts.append(f"{label} {value} ({ordered.index[0]}, the only method)")
+        elif len(first) > 1:
+            parts.append(f"{label}: {', '.join(first)} tie ({ordered.index[0]} "
+                         f"{value}; {_tie_rule(column)})")
         else:
             second = ordered.index[1]
-            gap = abs(ordered.iloc[1] - value)
-            spread = ranking.loc[[best, second], (column, "spread")].max()
-            parts.append(f"{metric.label}: {best} best at {format_number(value)}, "
-                         f"{format_number(gap)} ahead of {second}"
-                         + (" (within the spread over seeds)" if gap <= spread else ""))
+            gap = abs(ranking.loc[second, (column, "diff")])
+            interval = ranking.loc[second, (column, "interval")]
+            parts.append(f"{label}: {first[0]} best at {value}, {COLUMN[column].format(gap)}"
+                         + (f" ± {format_number(interval)}" if present(interval) and column
+                            != "bic" else "") + f" ahead of {second}")
     if ("fit_seconds", "median") in ranking:
         seconds = ranking[("fit_seconds", "median")].dropna().sort_values()
         if len(seconds) > 1:
             parts.append(f"fastest {seconds.index[0]} ({format_number(seconds.iloc[0])} s), "
                          f"slowest {seconds.index[-1]} ({format_number(seconds.iloc[-1])} s, "
-                         f"{format_number(seconds.iloc[-1] / seconds.iloc[0])}x)")
+                         f"{format_ratio(seconds.iloc[-1] / seconds.iloc[0])} slower)")
     return f"{setting}: " + "; ".join(parts) + "." if parts else f"{setting}: no fitted run."
+
+
+def _tie_rule(column):
+    return {"test_loglik_per_sample": "differences within 2 paired SE over the test points",
+            "bic": "the same optimum within EM's tolerance",
+            "param_error.means": "within the best's spread over seeds or at the same "
+                                 "optimum"}.get(
+        column, "")
 
 
 def cross_setting_ranks(rankings_by_setting):
@@ -294,46 +429,80 @@ def cross_setting_ranks(rankings_by_setting):
 
 
 def main_k(rows):
-    """The K a data setting is summarised at: its true K if known, else the most run."""
+    """The K a data setting is summarised at: its true or customary K if known, else the most
+    run."""
     truth = rows["true_components"].dropna() if "true_components" in rows else []
     if len(truth):
         return int(truth.iloc[0])
     return int(rows["n_components"].mode().iloc[0])
 
 
+def pointwise_test_logliks(rows, base):
+    """Per method, the log density of every held-out point under its rankable fits, averaged
+    over seeds (ML fits: the fitted mixture; PyMC: the posterior predictive of its stored
+    draws): dict method -> array of shape (n_test,); methods without held-out points left
+    out."""
+    from gmmlab.model.metrics import log_likelihood_per_sample, posterior_predictive_log_density
+    from gmmlab.study.job import load_spec_dataset
+
+    out = {}
+    ok = rankable(rows)
+    if "test_loglik_per_sample" not in ok or ok["test_loglik_per_sample"].isna().all():
+        return out
+    X_test = None
+    for variant, runs in ok.groupby("variant", sort=False):
+        values = []
+        for _, row in runs.iterrows():
+            if X_test is None:
+                record = json.loads((Path(base) / row["run_dir"] / "result.json").read_text())
+                X_test = load_spec_dataset(record["provenance"]["config"]["dataset"]).X_test
+            if X_test is None:
+                return out
+            path = Path(base) / row["run_dir"] / IDATA_FILE
+            if is_bayesian(variant) and path.exists():
+                import arviz as az
+
+                posterior = az.from_netcdf(str(path))["posterior"]
+                draws = [posterior[name].stack(draw_all=("chain", "draw")).transpose(
+                    "draw_all", ...).to_numpy() for name in ("weights", "means", "covariances")]
+                values.append(posterior_predictive_log_density(X_test, *draws))
+            elif not is_bayesian(variant):
+                values.append(log_likelihood_per_sample(X_test, *[
+                    np.asarray(json.loads(row[f"params.{key}"]))
+                    for key in ("weights", "means", "covariances")]))
+        if values:
+            out[variant] = np.mean(values, axis=0)
+    return out
+
+
 # --- model selection -----------------------------------------------------------------------
 
 
-def criteria_present(rows):
-    """The information criteria with a value in some fitted run."""
-    ok = fitted(rows)
-    return [c for c in CRITERIA if c in ok and ok[c].notna().any()]
-
-
-def chosen(rows):
-    """Runs a criterion may choose: fitted and not degenerate (a component on tied values,
-    with fewer than D + 1 points, or at the reg_covar floor; gmmlab.model.metrics.degeneracy)."""
-    ok = fitted(rows)
-    if "degenerate" not in ok:
-        return ok
-    return ok[~ok["degenerate"].fillna(False).astype(bool)]
+def criteria_present(rows, judges="ml"):
+    """The criteria (columns.CRITERIA) judging ``judges`` fits with a value in some rankable
+    run."""
+    ok = rankable(rows)
+    return [c.name for c in CRITERION.values()
+            if c.judges == judges and c.name in ok and ok[c.name].notna().any()]
 
 
 def model_table(rows):
-    """The covariance models x K of one backend's runs on one data setting, in the shape of
+    """The covariance models x K of one method's runs on one data setting, in the shape of
     ``gmmlab.select``'s table: one row per mclust model name (for the data's dimension) and K,
     the run the cell keeps by select's rule (:func:`gmmlab.model.search.choose_fit`: the best
     train log-likelihood among the runs not degenerate), columns ``model, n_components,
-    loglik, n_parameters, bic, icl, status`` ('ok', 'degenerate' when every run of the cell
-    is, 'failed' when none fitted) and ``reason``."""
+    loglik, n_parameters``, the information criteria, ``status`` ('ok', 'degenerate' when
+    every run of the cell is or the kept run collapsed, 'failed' when none fitted) and
+    ``reason``."""
     lines = []
     n_features = int(rows["n_features"].max())  # a failed run may not record it
     models = rows.assign(model=[mclust_name(c, n_features) for c in rows["covariance_type"]])
+    criteria = [c for c in ("bic", "aic", "icl", "icl_entropy") if c in rows]
     for (model, k), cell in models.groupby(["model", "n_components"], sort=False):
         finished = cell["status"].ne("failed") & cell["loglik"].notna()
-        degenerate = cell.get("degenerate", pd.Series(False, index=cell.index))
-        index, status = choose_fit(cell["loglik"].where(finished),
-                                   degenerate.fillna(False).astype(bool) & finished)
+        degenerate = cell.get("degenerate", pd.Series(False, index=cell.index)).fillna(
+            False).astype(bool) | cell["status"].eq("singular")
+        index, status = choose_fit(cell["loglik"].where(finished), degenerate & finished)
         best = cell.iloc[0] if index is None else cell.iloc[index]
         reason = {"ok": None, "degenerate": best.get("degeneracy_reason"),
                   "failed": failure_reason(best)}[status]
@@ -341,37 +510,227 @@ def model_table(rows):
         lines.append({"model": model, "n_components": int(k), "status": status,
                       "reason": reason} | {
                      column: best[column] if fitted_values else np.nan for column in
-                     ("loglik", "bic", "icl")} | {"n_parameters": best.get("n_params", np.nan)})
+                     ("loglik", *criteria)} | {"n_parameters": best.get("n_params", np.nan)})
     order = {model: i for i, model in enumerate(("E", "V") + MCLUST_MODELS)}
     return pd.DataFrame(lines).sort_values(["model", "n_components"], key=lambda c: c.map(
         order) if c.name == "model" else c).reset_index(drop=True)
 
 
-def criteria_summary(rows):
-    """Mean criteria per method and K over the runs a criterion may choose (:func:`chosen`),
-    and the criteria present."""
-    present = criteria_present(rows)
-    return chosen(rows).groupby(["variant", "n_components"])[present].mean().reset_index(), \
-        present
+def cell_name(cell, with_model):
+    """'EEE,3' (covariance model and K) or '3'."""
+    return f"{cell['model']},{int(cell['n_components'])}" if with_model else str(
+        int(cell["n_components"]))
 
 
-def chosen_k(summary, criteria):
-    """The K each method's criterion picks (the smallest value)."""
+def kass_raftery(difference):
+    """The evidence a BIC difference (about 2 log B) gives on Kass & Raftery's scale."""
+    return next(reading for bound, reading in KASS_RAFTERY if difference <= bound)
+
+
+def ml_choices(rows):
+    """Per maximum-likelihood method (not Bayesian) and information criterion: the cell it
+    chooses (lowest value among the 'ok' cells of :func:`model_table`), the runner-up and the
+    difference between them. DataFrame with columns method, criterion, chosen, runner-up,
+    difference, evidence (the Kass-Raftery reading, for BIC)."""
     lines = []
-    for variant, group in summary.groupby("variant", sort=False):
-        line = {"method": variant}
-        for criterion in criteria:
-            values = group.dropna(subset=[criterion])
-            if not values.empty:
-                line[criterion_label(criterion)] = int(
-                    values.loc[values[criterion].idxmin(), "n_components"])
+    with_model = rows["covariance_type"].nunique() > 1
+    for variant in method_order(rows):
+        runs = rows[rows["variant"] == variant]
+        if is_bayesian(variant) or runs["n_components"].nunique() < 2:
+            continue
+        cells = model_table(runs)
+        cells = cells[cells["status"] == "ok"]
+        for criterion in criteria_present(runs):
+            ordered = cells.dropna(subset=[criterion]).sort_values(criterion)
+            if ordered.empty:
+                continue
+            line = {"method": variant, "criterion": CRITERION[criterion].label,
+                    "chosen": cell_name(ordered.iloc[0], with_model),
+                    "value": ordered.iloc[0][criterion], "runner-up": "-",
+                    "difference": np.nan, "evidence": "-"}
+            if len(ordered) > 1:
+                difference = ordered.iloc[1][criterion] - ordered.iloc[0][criterion]
+                line |= {"runner-up": cell_name(ordered.iloc[1], with_model),
+                         "difference": difference}
+                line["evidence"] = (f"{format_fixed(difference)}: {kass_raftery(difference)}"
+                                    if criterion == "bic" else format_fixed(difference))
+            lines.append(line)
+    return pd.DataFrame(lines, columns=["method", "criterion", "chosen", "value", "runner-up",
+                                        "difference", "evidence"])
+
+
+def loo_unreliable(row):
+    """Why PSIS-LOO is unreliable for a run ('' when it is not): p_loo above P_LOO_FRACTION x N
+    or a Pareto k above PARETO_K_MAX."""
+    reasons = []
+    p, n = row.get("loo.p", np.nan), row.get("n_samples", np.nan)
+    if present(p) and present(n) and p > P_LOO_FRACTION * n:
+        reasons.append(f"p_loo {format_number(p)} > N/5 = {format_number(n / 5)}")
+    k = row.get("loo.pareto_k_max", np.nan)
+    if present(k) and k > PARETO_K_MAX:
+        reasons.append(f"Pareto k {k:.2f} > {PARETO_K_MAX}")
+    return ", ".join(reasons)
+
+
+def loo_choice(comparison):
+    """The two-dse rule on an ``arviz.compare`` table of reliable K (index: K as text; columns
+    elpd_diff <= 0, dse): the smallest K whose elpd is within two standard errors of the
+    difference of the best K's."""
+    close = comparison.index[-comparison["elpd_diff"] <= 2 * comparison["dse"]]
+    return min(close, key=int)
+
+
+def loo_across_k(group, base):
+    """PSIS-LOO of one PyMC method and seed across K: (table, chosen K, best K). The table has
+    one row per K: ArviZ compare's columns over the reliable K (:func:`loo_unreliable`), the
+    unreliable K with their elpd and p only, and ``reliable``; the chosen K is the two-dse
+    rule's over the reliable K (None when none is)."""
+    import arviz as az
+
+    group = group.sort_values("n_components")
+    rows = {str(int(row["n_components"])): row for _, row in group.iterrows()
+            if (Path(base) / row["run_dir"] / IDATA_FILE).exists()}
+    reliable = {k: row for k, row in rows.items() if not loo_unreliable(row)}
+    columns = ["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight"]
+    if len(reliable) >= 2:
+        comparison = az.compare({k: az.from_netcdf(str(Path(base) / row["run_dir"] / IDATA_FILE))
+                                 for k, row in reliable.items()}, round_to="none")[columns]
+        chosen, best = loo_choice(comparison), comparison.index[0]
+    elif reliable:
+        (k, row), = reliable.items()
+        comparison = pd.DataFrame([{"rank": 0, "elpd": row["loo.elpd"], "p": row["loo.p"],
+                                    "elpd_diff": 0.0, "se": row["loo.se"], "dse": 0.0,
+                                    "weight": 1.0}], index=[k])
+        chosen = best = k
+    else:
+        comparison, chosen, best = pd.DataFrame(columns=columns), None, None
+    rest = pd.DataFrame([{"elpd": row["loo.elpd"], "p": row["loo.p"], "se": row["loo.se"]}
+                         for k, row in rows.items() if k not in reliable],
+                        index=[k for k in rows if k not in reliable], columns=columns)
+    table = pd.concat([comparison.astype(float), rest.astype(float)]) if len(rest) else (
+        comparison.astype(float))
+    table["reliable"] = ["yes" if k in reliable else loo_unreliable(rows[k]) for k in table.index]
+    table["points with Pareto k > 0.7"] = [rows[k].get("loo.pareto_k_above_0.7", np.nan)
+                                           for k in table.index]
+    return table, chosen, best
+
+
+def loo_choices(rows, base):
+    """Per PyMC method and seed of ``rows`` (runs at several K): (method, seed, table, chosen
+    K, best K) of :func:`loo_across_k`."""
+    pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
+    out = []
+    for (variant, seed), group in pymc.groupby(["variant", "seed"]):
+        if group["n_components"].nunique() >= 2:
+            out.append((variant, int(seed), *loo_across_k(group, base)))
+    return out
+
+
+def wilson_interval(successes, n, z=1.96):
+    """The Wilson score interval (lower, upper) of a proportion: successes of n."""
+    if n == 0:
+        return np.nan, np.nan
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def rate(successes, n):
+    """'17/20 (64-95%)': a count with its 95% Wilson interval."""
+    if n == 0:
+        return "-"
+    lower, upper = wilson_interval(successes, n)
+    return f"{successes}/{n} ({100 * lower:.0f}-{100 * upper:.0f}%)"
+
+
+def selection_accuracy(table):
+    """How often every information criterion picks the true K, per data setting and method,
+    as 'hits/n (95% Wilson interval)': one pick per data replicate and seed, degenerate,
+    collapsed and failed fits never picked; None when no data setting has several K and a
+    known truth (real data have no true K)."""
+    if "true_components" not in table or not has_truth(table):
+        return None
+    replicate = [c for c in ("dataset_metadata.seed", "seed") if c in table]
+    ok = rankable(table)
+    ok = ok[ok["true_components"].notna() & ~ok["variant"].map(is_bayesian).astype(bool)]
+    present_criteria = criteria_present(ok)
+    lines = []
+    for (setting, variant), rows in ok.groupby(["data_setting", "variant"], sort=False):
+        if rows["n_components"].nunique() < 2 or not has_truth(rows):
+            continue
+        line = {"data setting": setting, "method": variant,
+                "true K": int(rows["true_components"].iloc[0])}
+        for criterion in present_criteria:
+            picks = [group.loc[group[criterion].idxmin(), "n_components"]
+                     for _, group in rows.dropna(subset=[criterion]).groupby(replicate)]
+            hits = sum(int(k) == line["true K"] for k in picks)
+            line[CRITERION[criterion].label] = rate(hits, len(picks))
         lines.append(line)
-    return pd.DataFrame(lines)
+    return pd.DataFrame(lines) if lines else None
 
 
-def criterion_label(criterion):
-    """'loo.looic' -> 'LOOIC', 'bic' -> 'BIC', 'icl_entropy' -> 'ICL (entropy)'."""
-    return {"icl_entropy": "ICL (entropy)"}.get(criterion, criterion.split(".")[-1].upper())
+# --- initialisation, singularity, label switching ------------------------------------------
+
+
+def success_rates(table):
+    """Per data setting and method: runs that reached the best optimum (a rankable fit within
+    LOCAL_OPTIMUM_GAP nats of the best train log-likelihood of any maximum-likelihood method
+    on the same problem) with a 95% Wilson interval, and the median time. DataFrame with
+    columns data setting, method, K, successes, runs, reached the best optimum, time (s) ↓."""
+    best = best_logliks(table)["loglik"]
+    keys = same_fit_problem(table)
+    ok = set(rankable(table).index)
+    lines = []
+    for (setting, variant, k), rows in table.groupby(["data_setting", "variant",
+                                                      "n_components"], sort=False):
+        hits = sum(i in ok and best.get(tuple(keys.loc[i]), np.nan) - rows.loc[i, "loglik"]
+                   <= LOCAL_OPTIMUM_GAP for i in rows.index)
+        lines.append({"data setting": setting, "method": variant, "K": int(k),
+                      "successes": hits, "runs": len(rows),
+                      "reached the best optimum": rate(hits, len(rows)),
+                      COLUMN["fit_seconds"].header: rows["fit_seconds"].median()})
+    frame = pd.DataFrame(lines)
+    order = {m: i for i, m in enumerate(method_order(table))}
+    return frame.sort_values(["data setting", "method"], key=lambda c: c.map(order) if (
+        c.name == "method") else c, kind="stable").reset_index(drop=True)
+
+
+def collapse_table(table):
+    """Per method and data setting: runs that collapsed (failed, degenerate, stopped at a
+    collapse or a posterior drifting into it) of all, and the outcomes with their counts.
+    DataFrame with columns method, data setting, collapses, n_collapsed, runs, outcomes."""
+    lines = []
+    for (variant, setting), rows in table.groupby(["variant", "data_setting"], sort=False):
+        counts = rows["outcome"].value_counts()
+        n_collapsed = int(sum(n for phrase, n in counts.items() if collapsed(phrase)))
+        lines.append({"method": variant, "data setting": setting,
+                      "collapses": f"{n_collapsed}/{len(rows)}", "n_collapsed": n_collapsed,
+                      "runs": len(rows),
+                      "outcomes": "; ".join(f"{n} {phrase}" for phrase, n in counts.items())})
+    frame = pd.DataFrame(lines)
+    order = {m: i for i, m in enumerate(method_order(table))}
+    return frame.sort_values(["data setting", "method"], key=lambda c: c.map(order) if (
+        c.name == "method") else c, kind="stable").reset_index(drop=True)
+
+
+def relabelling_gains(table):
+    """Per PyMC run with the truth: the error of the naive posterior mean of the means (draws
+    as sampled) and of the relabelled one, with R-hat before and after relabelling. DataFrame
+    with columns data setting, method, K, seed, draws permuted, R-hat as sampled, R-hat, naive
+    mean error, relabelled mean error."""
+    pymc = fitted(table[table["backend"] == "pymc"])
+    if "param_error_naive.means" not in pymc:
+        return None
+    pymc = pymc.sort_values(["data_setting", "variant", "seed"])
+    return pd.DataFrame({
+        "data setting": pymc["data_setting"], "method": pymc["variant"],
+        "K": pymc["n_components"].astype(int), "seed": pymc["seed"].astype(int),
+        "draws permuted": pymc.get("diagnostics.draws_permuted"),
+        "R-hat as sampled": pymc.get("diagnostics.max_rhat_raw"),
+        "R-hat": pymc.get("diagnostics.max_rhat"),
+        "naive mean error": pymc["param_error_naive.means"],
+        "relabelled mean error": pymc["param_error.means"]}).reset_index(drop=True)
 
 
 def with_icl_forms(table):
@@ -389,70 +748,18 @@ def with_icl_forms(table):
     return table
 
 
-def selection_accuracy(table):
-    """Hit rate of every criterion for the true K, per data setting and method; None when no
-    data setting has several K and a known true K."""
-    if "true_components" not in table:
-        return None
-    replicate = [c for c in ("dataset_metadata.seed", "seed") if c in table]
-    ok = chosen(table)  # as the criteria tables: a degenerate fit is never picked
-    ok = ok[ok["true_components"].notna()]
-    present = criteria_present(ok)
-    lines = []
-    for (setting, variant), rows in ok.groupby(["data_setting", "variant"], sort=False):
-        if rows["n_components"].nunique() < 2:
-            continue
-        line = {"data setting": setting, "method": variant,
-                "true K": int(rows["true_components"].iloc[0])}
-        for criterion in present:
-            picks = [group.loc[group[criterion].idxmin(), "n_components"]
-                     for _, group in rows.dropna(subset=[criterion]).groupby(replicate)]
-            hits = sum(int(k) == line["true K"] for k in picks)
-            line[criterion_label(criterion)] = f"{hits}/{len(picks)}" if picks else "-"
-        lines.append(line)
-    return pd.DataFrame(lines) if lines else None
-
-
 # --- numbers -------------------------------------------------------------------------------
 
 
-def format_number(value, digits=4):
-    """A number for a reader: '-' when missing, integers as integers, else ``digits``
-    significant digits ('0.004383', '4659', '1.2e-11')."""
-    if not _present(value):
-        return "-"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        return value
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e7:
-        return str(int(value))
-    text = f"{value:.{digits}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return f"{mantissa}e{int(exponent)}"
-    return text
-
-
-def spread(values, seeds):
-    """Values over seeds as a reader sees them: each seed's value (in seed order) when there
-    are at most three, else 'median (min to max)'; '-' when none."""
+def spread(values, seeds, column=None):
+    """Values over seeds as a reader sees them (in ``column``'s notation): each seed's value
+    (in seed order) when there are at most three, else 'median (min to max)'; '-' when
+    none."""
+    show = COLUMN[column].format if column in COLUMN else format_number
     values = pd.to_numeric(pd.Series(list(values), index=list(seeds)), errors="coerce").dropna()
     if values.empty:
         return "-"
     values = values.sort_index()
     if len(values) <= 3:
-        return " / ".join(format_number(v) for v in values)
-    return (f"{format_number(values.median())} ({format_number(values.min())} to "
-            f"{format_number(values.max())})")
-
-
-def _present(value):
-    """Not None and not NaN."""
-    if value is None:
-        return False
-    try:
-        return not bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return True
+        return " / ".join(show(v) for v in values)
+    return f"{show(values.median())} ({show(values.min())} to {show(values.max())})"

@@ -22,11 +22,17 @@ import numpy as np
 import pandas as pd
 
 from gmmlab.console import run_command
-from gmmlab.model import gaussian
 from gmmlab.report import analysis, plots
-from gmmlab.report.analysis import METRIC, METRICS, format_number
+from gmmlab.report.columns import (
+    COLUMN,
+    COLUMNS,
+    GLOSSARY,
+    RANKED,
+    format_fixed,
+    format_number,
+)
 from gmmlab.study.job import IDATA_FILE, load_spec_dataset
-from gmmlab.study.results import readable_results
+from gmmlab.study.results import readable_results, study_of
 
 MAX_HISTORIES = 12
 # Figure files (.png) by what they show: a rerun that changes one figure changes one file.
@@ -38,61 +44,9 @@ FIGURE_NAMES = {
     "trace": "{setting}-{method}-trace-K{k}-seed{seed}",
     "relabelled trace": "{setting}-{method}-trace-K{k}-seed{seed}-relabelled",
     "smallest eigenvalues": "{setting}-min-eigenvalue",
-}
-ARROW = {"higher": "↑", "lower": "↓"}
-# Every column a report's tables can have, with its meaning (the glossary).
-GLOSSARY = {
-    "method": "the backend and the options that differ between runs (e.g. 'em_stop "
-              "init_params=random reg_covar=0.0')",
-    "data setting": "the data set and its options that differ between runs",
-    "K": "number of mixture components fitted", "true K": "number of components of the truth",
-    "seed": "the fitting seed", "runs": "number of runs (seeds)",
-    "outcomes": "how many runs ended in each outcome (see 'outcome')",
-    "outcome": "what the fit ended in, by one rule: failed (with the reason) / degenerate / "
-               "collapsed (stopped at the iteration) / re-seeded / held at the reg_covar floor / "
-               "near-empty component (weight x N below D + 1) / local optimum (train "
-               f"log-likelihood more than {analysis.LOCAL_OPTIMUM_GAP:g} nat below the best seed "
-               "of the method) / for PyMC what the posterior did / converged",
-    **{f"{m.label} {ARROW[m.better]}": f"{m.meaning}; {m.better} is better" for m in METRICS},
-    **{f"rank: {METRIC[c].label}": f"mean over data settings of the method's rank on "
-       f"{METRIC[c].label} (1 = best)" for c in analysis.RANKED},
-    "data settings": "number of data settings the method ran on",
-    "nats below the best seed": "best seed's train log-likelihood minus this run's (total, "
-                                "nats); the run ended at a worse local optimum",
-    "best seed": "the seed of the same method with the highest train log-likelihood",
-    "run": "the run's folder in the sweep directory",
-    "BIC": "Bayesian information criterion, -2 log L + p log N (lower is better); in the "
-           "'K chosen' table, the K it picks",
-    "AIC": "-2 log L + 2p (lower is better)",
-    "ICL": "integrated completed likelihood, BIC - 2 sum_n log max_k r_nk: the MAP labels' "
-           "complete-data likelihood (Biernacki et al. 2000, mclust's icl; lower is better)",
-    "ICL (entropy)": "BIC + 2 x entropy of the responsibilities (lower is better)",
-    "LOOIC": "-2 x PSIS-LOO elpd of the PyMC posterior (lower is better)",
-    "elpd": "PSIS-LOO expected log pointwise predictive density (higher is better)",
-    "p": "PSIS-LOO effective number of parameters", "elpd_diff": "elpd minus the best K's (<= 0)",
-    "se": "standard error of elpd", "dse": "standard error of elpd_diff",
-    "weight": "stacking weight of the K (ArviZ compare)", "rank": "ArviZ compare's rank (0 = best)",
-    "points with Pareto k > 0.7": "points where PSIS-LOO is unreliable (fewer is better)",
-    "largest Pareto k": "largest PSIS Pareto k (below 0.7 is reliable)",
-    "R-hat as sampled": "largest R-hat of weights and means before relabelling (1 is best)",
-    "R-hat": "largest R-hat after relabelling (below 1.01 is good)",
-    "ESS bulk": "smallest bulk effective sample size (higher is better)",
-    "ESS tail": "smallest tail effective sample size (higher is better)",
-    "divergences": "NUTS divergent transitions (0 is best)",
-    "share at tree-depth cap": "share of draws whose NUTS tree hit the depth cap",
-    "draws permuted": "draws whose labels relabelling changed (label switching)",
-    "min eig / var": "smallest covariance eigenvalue over the data variance (0: a collapse)",
-    "min eig / var, any draw": "the same, smallest over every posterior draw",
-    "min weight x N": "smallest component weight times N (expected points in it)",
-    "collapse at": "iteration where the EM stopped at a collapse",
-    "resets": "components re-seeded after a collapse",
-    "model,K": "mclust's covariance model name and the number of components",
-    "BIC - best": "BIC minus the lowest BIC of the table (0 for the chosen cell)",
-    "train log-likelihood": "log-likelihood of the training points (total, nats)",
-    "free parameters": "free parameters of the model at that K (as mclust counts them)",
-    **{model: f"BIC of covariance model {model}, Sigma_k = {gaussian.model_formula(model)} "
-              "(volume lambda, shape A, orientation D; _k varies between components)"
-       for model in ("E", "V") + gaussian.MCLUST_MODELS},
+    "BIC of the models": "{setting}-{method}-bic-models",
+    "BIC by covariance model": "{setting}-{method}-bic-by-model",
+    "LOO comparison": "{setting}-{method}-loo-seed{seed}",
 }
 
 
@@ -131,8 +85,10 @@ class Report:
     def paragraph(self, text):
         self.blocks.append({"kind": "paragraph", "text": text})
 
-    def items(self, items):
-        self.blocks.append({"kind": "list", "items": list(items)})
+    def items(self, items, answer=False):
+        """A bulleted list; ``answer``: the Summary's answer to the study's question (marked
+        in the page, so that a test can find where it ends)."""
+        self.blocks.append({"kind": "list", "items": list(items), "answer": answer})
 
     def table(self, frame, best=None):
         """frame: DataFrame (numbers formatted by analysis.format_number); best: a boolean
@@ -176,71 +132,246 @@ class Report:
 # --- summary -------------------------------------------------------------------------------
 
 
-def add_summary(report, table):
-    """Per data setting the ranking of the methods at its main K with one sentence; the mean
-    rank over data settings; accuracy against time; runs at a worse local optimum."""
+def add_summary(report, table, study, base, loo):
+    """The Summary: the study's question, its answer in a few lines, then the evidence."""
     report.heading("Summary")
-    report.paragraph(
-        "Per data setting, at its true K (or the K most run), each method's median over seeds "
-        "and its rank (1 = best; the best in bold). " + "; ".join(
-            f"{METRIC[c].label}: {METRIC[c].better} is better" for c in analysis.RANKED) + ".")
-    rankings = {}
+    if study["question"]:
+        report.paragraph(f"Question: {study['question']}")
+    {"methods": add_methods_summary, "model_selection": add_selection_summary,
+     "singularity": add_singularity_summary, "initialisation": add_initialisation_summary,
+     "label_switching": add_label_switching_summary}[study["answer"]](report, table, base, loo)
+
+
+def add_methods_summary(report, table, base, loo):
+    """Per data setting at its main K: one sentence (the best method on each criterion, ties
+    called by analysis.rankings' rule), then the ranking table (the best and those tied with
+    it in bold; degenerate, collapsed and failed runs never ranked); the mean rank over data
+    settings; accuracy against time at the main K; runs at a worse local optimum."""
+    rankings, sentences, tables = {}, [], []
     for setting, rows in table.groupby("data_setting", sort=False):
         k = analysis.main_k(rows)
-        ranking = analysis.rankings(rows[rows["n_components"] == k])
+        at_k = rows[rows["n_components"] == k]
+        ranking = analysis.rankings(at_k, analysis.pointwise_test_logliks(at_k, base))
         if ranking.empty:
-            report.paragraph(f"{setting} (K = {k}): no fitted run.")
+            sentences.append(f"{setting} (K = {k}): no rankable run.")
             continue
         rankings[setting] = ranking
+        sentences.append(analysis.verdict(f"{setting} (K = {k})", ranking))
+        tables.append((setting, k, ranking))
+    report.items(sentences, answer=True)
+    report.paragraph("Per data setting at its true (or customary) K, each method's median over "
+                     "seeds and its rank (1 = best or tied with it, in bold); held-out "
+                     "log-lik/N is PyMC's posterior predictive, and PyMC's BIC (at a posterior "
+                     "mean) is not ranked. Degenerate, collapsed and failed runs never rank.")
+    for setting, k, ranking in tables:
         report.heading(f"{setting}, K = {k}", 3)
-        report.paragraph(analysis.verdict(setting, ranking))
         frame = pd.DataFrame({"method": ranking.index})
         best = pd.DataFrame({"method": [False] * len(ranking)})
-        for column in analysis.RANKED:
+        for column in RANKED:
             if (column, "rank") not in ranking:
                 continue
-            label = f"{METRIC[column].label} {ARROW[METRIC[column].better]}"
+            header = COLUMN[column].header
             medians, ranks = ranking[(column, "median")], ranking[(column, "rank")]
-            frame[label] = [f"{format_number(m)} ({format_number(r)})" if pd.notna(r) else "-"
-                            for m, r in zip(medians, ranks, strict=True)]
-            best[label] = (ranks == 1).to_numpy()
+            frame[header] = [f"{COLUMN[column].format(m)} ({format_number(r)})" if pd.notna(r)
+                             else "-" for m, r in zip(medians, ranks, strict=True)]
+            best[header] = (ranks == 1).to_numpy()
+            if column == "test_loglik_per_sample" and ranking[(column, "interval")].notna().any():
+                frame["difference ± 2 SE"] = [
+                    "best" if d == 0 and w == 0 else f"{d:+.4f} ± {w:.4f}" if pd.notna(w)
+                    else "-" for d, w in zip(ranking[(column, "diff")],
+                                             ranking[(column, "interval")], strict=True)]
+                best["difference ± 2 SE"] = False
         report.table(frame, best)
     if len(rankings) > 1:
         report.heading("Across data settings", 3)
         ranks = analysis.cross_setting_ranks(rankings)
-        ranks = ranks.rename(columns={c: f"rank: {METRIC[c].label}" for c in analysis.RANKED})
-        report.paragraph("Mean rank over the data settings a method ran on (1 = best on every "
-                         "one).")
+        ranks = ranks.rename(columns={c: f"rank: {COLUMN[c].label}" for c in RANKED})
+        report.paragraph("Mean rank over the data settings a method ran on (1 = best or tied "
+                         "with it on every one).")
         order = analysis.method_order(table)
         report.table(ranks.set_index("method").reindex(
             [m for m in order if m in set(ranks["method"])]).reset_index())
-    accuracy = "test_loglik_per_sample" if "test_loglik_per_sample" in table and table[
-        "test_loglik_per_sample"].notna().any() else "loglik_per_sample"
-    if "fit_seconds" in table and analysis.fitted(table)["fit_seconds"].notna().any():
-        report.figure(plots.plot_accuracy_vs_time(analysis.fitted(table), accuracy,
-                                                  METRIC[accuracy].label,
+    at_main_k = pd.concat([rows[rows["n_components"] == analysis.main_k(rows)].assign(
+        data_setting=f"{setting}, K = {analysis.main_k(rows)}")
+        for setting, rows in table.groupby("data_setting", sort=False)])
+    at_main_k = analysis.rankable(at_main_k)
+    accuracy = "test_loglik_per_sample" if at_main_k["test_loglik_per_sample"].notna().any() \
+        else "loglik_per_sample"
+    if at_main_k["fit_seconds"].notna().any():
+        values = at_main_k.assign(**{accuracy: analysis.judged_values(at_main_k, accuracy)})
+        report.figure(plots.plot_accuracy_vs_time(values, accuracy, COLUMN[accuracy].label,
                                                   analysis.method_order(table)),
                       FIGURE_NAMES["accuracy against time"],
-                      f"{METRIC[accuracy].label} (higher is better) against fit time (log "
-                      "axis; lower is better), every run; each panel one data setting")
+                      f"{COLUMN[accuracy].label} (higher is better; PyMC: posterior "
+                      "predictive) against fit time (log axis; lower is better), every rankable "
+                      "run at the data setting's main K; each panel one data setting")
+    add_local_optima(report, table)
+
+
+def add_local_optima(report, table):
+    """Maximum-likelihood runs at a worse local optimum than the best fit of any such method
+    on the same data, K and model (analysis.local_optima)."""
     optima = analysis.local_optima(table)
     report.heading("Runs at a worse local optimum", 3)
-    if analysis.same_fit_problem(analysis.fitted(table)).value_counts().max() < 2:
-        report.paragraph("Not judged: one fitted run per method, data and K (no other seed to "
-                         "compare with).")
+    if not analysis.judged_by_several(table):
+        report.paragraph("Not judged: one maximum-likelihood fit per data, K and model (nothing "
+                         "to compare with).")
     elif optima.empty:
-        report.paragraph("None: every run ended within "
+        report.paragraph("None: every maximum-likelihood run ended within "
                          f"{analysis.LOCAL_OPTIMUM_GAP:g} nat of the best train log-likelihood "
-                         "of the other seeds of its method.")
+                         "any such method reached on the same data, K and model.")
     else:
         report.paragraph(
-            "These runs ended more than "
-            f"{analysis.LOCAL_OPTIMUM_GAP:g} nat of train log-likelihood below the best seed "
-            "of the same method, data setting and K: " + "; ".join(
-                f"{r['method']} seed {r['seed']} on {r['data setting']} (K = {r['K']}, "
-                f"{format_number(r['nats below the best seed'])} nats below seed "
-                f"{r['best seed']})" for _, r in optima.iterrows()) + ".")
-        report.table(optima)
+            f"{len(optima)} maximum-likelihood runs ended more than "
+            f"{analysis.LOCAL_OPTIMUM_GAP:g} nat of train log-likelihood below the best fit of "
+            "any such method on the same data, K, covariance model and reg_covar (PyMC and "
+            "variational fits are not judged so).")
+        report.table(optima.assign(**{"nats below the best": optima[
+            "nats below the best"].map(format_fixed)}))
+
+
+def add_selection_summary(report, table, base, loo):
+    """Model selection: on data with a truth, how often each criterion recovers the true K
+    (with Wilson intervals); on real data, per data set what each criterion chooses by each
+    method (methods agreeing grouped), the evidence and the LOO choice, mclust's BIC choice
+    named as the reference answer."""
+    accuracy = analysis.selection_accuracy(table)
+    if accuracy is not None:
+        criteria = [c for c in accuracy.columns if c not in ("data setting", "method", "true K")]
+        report.items([f"{setting} (true K = {rows['true K'].iloc[0]}): " + "; ".join(
+            f"{c} " + ", ".join(f"{r['method']} {r[c]}" for _, r in rows.iterrows())
+            for c in criteria) for setting, rows in accuracy.groupby("data setting", sort=False)],
+            answer=True)
+        report.paragraph("How often each criterion's minimum over K falls on the true K (data "
+                         "replicates x fitting seeds; 95% Wilson interval); degenerate, "
+                         "collapsed and failed fits are never picked.")
+        report.table(accuracy.rename(columns={c: f"{c}: true K found" for c in criteria}))
+        return
+    lines, answers = [], []
+    for setting, rows in table.groupby("data_setting", sort=False):
+        choices = analysis.ml_choices(selection_rows(rows))
+        bullet = []
+        for criterion, group in choices.groupby("criterion", sort=False):
+            picks = []
+            for chosen, agreeing in group.groupby("chosen", sort=False):
+                first = agreeing.iloc[0]
+                picks.append(f"{chosen} ({', '.join(agreeing['method'])}"
+                             + (f"; runner-up {first['runner-up']}, {first['evidence']}"
+                                if first["runner-up"] != "-" else "") + ")")
+                lines.extend({"data set": setting, "criterion": criterion,
+                              "method": r["method"], "chosen": r["chosen"],
+                              "runner-up": r["runner-up"], "evidence": r["evidence"]}
+                             for _, r in agreeing.iterrows())
+            bullet.append(f"{criterion} chooses " + " / ".join(picks))
+        for variant, seed, comparison, chosen, best in loo.get(setting, []):
+            unreliable = [k for k in comparison.index if comparison.loc[k, "reliable"] != "yes"]
+            evidence = "-"
+            if chosen is not None and chosen != best:
+                evidence = (f"elpd {comparison.loc[chosen, 'elpd_diff']:+.1f} ± "
+                            f"{comparison.loc[chosen, 'dse']:.1f} from K = {best}")
+            elif chosen is not None and len(comparison.dropna(subset=["dse"])) > 1:
+                runner = comparison.dropna(subset=["dse"]).index[1]
+                evidence = (f"K = {runner} at elpd {comparison.loc[runner, 'elpd_diff']:+.1f} "
+                            f"± {comparison.loc[runner, 'dse']:.1f}")
+            bullet.append(f"LOO ({variant}, seed {seed}) chooses "
+                          + (f"K = {chosen} by the two-dse rule" if chosen else "no K (none "
+                             "reliable)")
+                          + (f" ({evidence})" if evidence != "-" else "")
+                          + (f"; unreliable, never chosen: K = {', '.join(unreliable)}"
+                             if unreliable else ""))
+            lines.append({"data set": setting, "criterion": "LOO",
+                          "method": f"{variant}, seed {seed}", "chosen": chosen or "-",
+                          "runner-up": "-", "evidence": evidence})
+        ks = {str(c).split(",")[-1] for c in choices["chosen"]} | {
+            str(chosen) for _, _, _, chosen, _ in loo.get(setting, []) if chosen}
+        agree = "criteria agree on K = " + ks.pop() if len(ks) == 1 else (
+            "criteria disagree: K = " + ", ".join(sorted(ks, key=int)))
+        reference = choices[(choices["method"].str.startswith("mclust"))
+                            & (choices["criterion"] == "BIC")]
+        answers.append(f"{setting}: " + "; ".join(bullet) + f"; {agree}"
+                       + (f"; reference answer (mclust's BIC choice): "
+                          f"{reference['chosen'].iloc[0]}" if len(reference) else "") + ".")
+    report.items(answers, answer=True)
+    report.paragraph("Real data have no true K. Each criterion's choice among the fits it may "
+                     "judge (information criteria: maximum-likelihood fits, one per cell by "
+                     "select's rule; LOO: PyMC's posterior by the two-dse rule); degenerate "
+                     "and failed fits and unreliable LOO are never chosen. Evidence: the "
+                     "runner-up's criterion minus the chosen one's (BIC on Kass & Raftery's "
+                     "scale).")
+    report.table(pd.DataFrame(lines, columns=["data set", "criterion", "method", "chosen",
+                                              "runner-up", "evidence"]))
+
+
+def selection_rows(rows):
+    """Rows of a model-selection study with ``variant`` naming the method without the
+    covariance model (the family study's cells are one method's)."""
+    return rows.assign(variant=rows["variant"].str.replace(
+        r" ?covariance_type=\S+", "", regex=True).replace("", np.nan).fillna(rows["backend"]))
+
+
+def add_singularity_summary(report, table, base, loo):
+    """Per data setting: which methods collapse (failed, degenerate, stopped at a collapse, a
+    posterior drifting into it) in how many runs, with the outcomes; which never do."""
+    collapses = analysis.collapse_table(table)
+    answers = []
+    for setting, rows in collapses.groupby("data setting", sort=False):
+        some = rows[rows["n_collapsed"] > 0]
+        never = rows[rows["n_collapsed"] == 0]
+        answers.append(f"{setting}: {len(some)} of {len(rows)} methods collapse in some run"
+                       + (f"; never: {', '.join(never['method'])}" if len(never) else
+                          "; every method collapses in some run") + ".")
+    report.items(answers, answer=True)
+    report.paragraph("Per method and data setting: runs that collapsed (failed, degenerate, "
+                     "stopped at a collapse or a PyMC posterior drifting into it) of all, and "
+                     "how each run ended (at which iteration where it stopped). No method is "
+                     "ranked: a collapsed fit never wins.")
+    report.table(collapses[["data setting", "method", "collapses", "outcomes"]])
+
+
+def add_initialisation_summary(report, table, base, loo):
+    """Per data setting: the success rate of each start method (reaching the best optimum any
+    method found) with its Wilson interval, the highest and the lowest named."""
+    rates = analysis.success_rates(table)
+    answers = []
+    for setting, rows in rates.groupby("data setting", sort=False):
+        share = rows["successes"] / rows["runs"]
+        best, worst = rows[share == share.max()], rows[share == share.min()]
+        answers.append(f"{setting} (K = {rows['K'].iloc[0]}): reached the best optimum most "
+                       f"often: {', '.join(best['method'])} "
+                       f"({best['reached the best optimum'].iloc[0]}); least often: "
+                       f"{', '.join(worst['method'])} "
+                       f"({worst['reached the best optimum'].iloc[0]}).")
+    report.items(answers, answer=True)
+    report.paragraph("A run succeeds when it is not degenerate and ends within "
+                     f"{analysis.LOCAL_OPTIMUM_GAP:g} nat of train log-likelihood of the best "
+                     "optimum any maximum-likelihood method reached on the same data and K; "
+                     "95% Wilson intervals; median time per run.")
+    report.table(rates.drop(columns=["successes", "runs"]))
+    add_local_optima(report, table)
+
+
+def add_label_switching_summary(report, table, base, loo):
+    """Per data setting and PyMC method: the error of the naive posterior mean of the means
+    (draws as sampled) against the relabelled one, and R-hat before and after relabelling."""
+    gains = analysis.relabelling_gains(table)
+    if gains is None or gains.empty:
+        report.paragraph("No PyMC run with a known truth: nothing to relabel against.")
+        return
+    answers = []
+    for (setting, method), rows in gains.groupby(["data setting", "method"], sort=False):
+        answers.append(
+            f"{setting}, {method}: naive posterior mean of the means off by "
+            f"{' / '.join(format_number(v) for v in rows['naive mean error'])} (RMSE, seeds "
+            f"{' / '.join(map(str, rows['seed']))}) against "
+            f"{' / '.join(format_number(v) for v in rows['relabelled mean error'])} "
+            f"relabelled; R-hat {' / '.join(format_number(v) for v in rows['R-hat as sampled'])}"
+            f" as sampled, {' / '.join(format_number(v) for v in rows['R-hat'])} relabelled.")
+    report.items(answers, answer=True)
+    report.paragraph("Every PyMC run: draws whose labels relabelling changed, R-hat of weights "
+                     "and means before and after relabelling (good below "
+                     f"{analysis.RHAT_MAX}), and the RMSE of the posterior mean of the means "
+                     "against the truth, naive (draws as sampled) and relabelled.")
+    report.table(gains)
 
 
 # --- per data setting ----------------------------------------------------------------------
@@ -258,16 +389,18 @@ def comparison_table(rows):
             line = {"method": variant, "K": int(k), "runs": len(group),
                     "outcomes": ", ".join(f"{n} {phrase}" for phrase, n in counts.items())}
             ok = analysis.fitted(group)
-            for metric in METRICS:
-                if metric.column in rows and pd.to_numeric(
-                        rows[metric.column], errors="coerce").notna().any():
-                    line[f"{metric.label} {ARROW[metric.better]}"] = analysis.spread(
-                        ok[metric.column], ok["seed"])
+            for column in COLUMNS:
+                if column.name in rows and pd.to_numeric(
+                        rows[column.name], errors="coerce").notna().any():
+                    # held-out: PyMC's posterior predictive, as the Summary ranks it
+                    values = (analysis.judged_values(ok, column.name) if column.name ==
+                              "test_loglik_per_sample" else ok[column.name])
+                    line[column.header] = analysis.spread(values, ok["seed"], column.name)
             lines.append(line)
     return pd.DataFrame(lines)
 
 
-def add_setting_section(report, name, rows, base):
+def add_setting_section(report, name, rows, base, loo):
     """Every table and figure of one data setting."""
     report.heading(f"Data setting: {name}")
     seeds = sorted(int(s) for s in rows["seed"].unique())
@@ -280,18 +413,21 @@ def add_setting_section(report, name, rows, base):
         + ". Cells give each run's value in seed order (separated by /), or with more than "
         "three runs the median and the range.")
     report.table(comparison_table(rows))
-    if rows["n_components"].nunique() > 1:
-        summary, present = analysis.criteria_summary(rows)
-        if present:
-            order = analysis.method_order(rows)
-            report.figure(plots.plot_criteria_vs_k(summary, present, order),
-                          FIGURE_NAMES["criteria against K"].format(setting=name),
-                          f"{name}: information criteria against K (mean over seeds; lower is "
-                          "better; * the K each picks)")
-            report.paragraph("K chosen by each criterion:")
-            chosen = analysis.chosen_k(summary, present).set_index("method")
-            report.table(chosen.reindex([m for m in order if m in chosen.index]).reset_index())
-        add_loo_comparison(report, name, rows, base)
+    selection = selection_rows(rows)
+    # several data replicates are several data sets: their choices are counted in the Summary
+    if rows["n_components"].nunique() > 1 and len(replicates) <= 1:
+        choices = analysis.ml_choices(selection)
+        if not choices.empty:
+            if rows["covariance_type"].nunique() == 1:
+                add_criteria_figure(report, name, selection)
+            report.heading(f"{name}: model chosen by each criterion", 3)
+            report.paragraph("Per maximum-likelihood method (one fit per cell by select's rule: "
+                             "the best train log-likelihood among the fits not degenerate), the "
+                             "choice of each criterion among the cells not degenerate, the "
+                             "runner-up and the evidence; PyMC is judged by LOO below.")
+            report.table(choices.drop(columns=["value", "difference"]))
+        for variant, seed, comparison, chosen, best in loo.get(name, []):
+            add_loo_comparison(report, name, variant, seed, comparison, chosen, best)
     for backend, runs in rows.groupby("backend", sort=False):
         if runs["covariance_type"].nunique() > 1 and runs["n_components"].nunique() > 1:
             add_model_choice(report, name, backend, runs)
@@ -303,10 +439,28 @@ def add_setting_section(report, name, rows, base):
     add_outcome_section(report, name, rows)
 
 
+def add_criteria_figure(report, name, rows):
+    """Information criteria against K per maximum-likelihood method (one fit per cell by
+    select's rule, degenerate cells left out), the choice starred."""
+    lines = []
+    for variant in analysis.method_order(rows):
+        if analysis.is_bayesian(variant):
+            continue
+        cells = analysis.model_table(rows[rows["variant"] == variant])
+        lines.append(cells[cells["status"] == "ok"].assign(variant=variant))
+    summary = pd.concat(lines)
+    present = [c for c in analysis.criteria_present(rows) if c in summary]
+    report.figure(plots.plot_criteria_vs_k(summary, present, analysis.method_order(rows)),
+                  FIGURE_NAMES["criteria against K"].format(setting=name),
+                  f"{name}: information criteria against K, maximum-likelihood fits (lower is "
+                  "better; * the K each chooses; degenerate cells left out)")
+
+
 def add_model_choice(report, name, backend, rows):
     """The covariance model and K each criterion chooses over a backend's models x K, as
-    ``gmmlab.select`` ranks them (degenerate cells never chosen), its top three and the BIC of
-    every cell."""
+    ``gmmlab.select`` ranks them (degenerate cells never chosen): mclust's BIC plot made
+    readable, the best BIC per covariance model, the three lowest BIC and the BIC of every
+    cell."""
     from gmmlab.selection import SelectionResult
 
     table = analysis.model_table(rows)
@@ -324,7 +478,7 @@ def add_model_choice(report, name, backend, rows):
         first = top.iloc[0]
         sentences.append(
             f"{criterion.upper()} chooses {first['model']},{first['n_components']} "
-            f"(BIC {first['bic']:.3f}, ICL {first['icl']:.3f}).")
+            f"(BIC {format_fixed(first['bic'])}, ICL {format_fixed(first['icl'])}).")
     report.paragraph(
         f"Over {len(models)} covariance models x K = {ks[0]}..{ks[-1]} "
         f"({len(table)} cells, lower is better): " + " ".join(sentences)
@@ -333,16 +487,27 @@ def add_model_choice(report, name, backend, rows):
            + ", ".join(f"{r.model},{r.n_components}" for r in set_aside.itertuples())
            + " (the reasons are in the outcome table)." if len(set_aside) else
            " No cell is degenerate."))
+    ok = table[table["status"] == "ok"]
+    chosen = result.best(1, "bic")
+    if not chosen.empty and len(models) > 1:
+        names = {"setting": name, "method": backend}
+        report.figure(plots.plot_bic_models(ok, chosen.iloc[0]),
+                      FIGURE_NAMES["BIC of the models"].format(**names),
+                      f"{name}: BIC against K per covariance model (mclust's letter codes; "
+                      "lower is better), the competitive region only, the choice circled")
+        report.figure(plots.plot_bic_by_model(ok, chosen.iloc[0]),
+                      FIGURE_NAMES["BIC by covariance model"].format(**names),
+                      f"{name}: the lowest BIC of each covariance model over K (its K on the "
+                      "bar), the chosen model marked")
     top = result.best(3, "bic")
-    report.paragraph("The three lowest BIC (three decimals, as mclust prints them):")
-    decimals = "{:.3f}".format
+    report.paragraph("The three lowest BIC:")
     report.table(pd.DataFrame({
         "model,K": top["model"] + "," + top["n_components"].astype(str),
-        "BIC ↓": top["bic"].map(decimals),
-        "BIC - best": (top["bic"] - top["bic"].iloc[0]).map(decimals),
-        "ICL": top["icl"].map(decimals), "train log-likelihood": top["loglik"].map(decimals),
-        "free parameters": top["n_parameters"]}))
-    grid = result.marked_table("bic")
+        "BIC ↓": top["bic"].map(format_fixed),
+        "BIC - best": (top["bic"] - top["bic"].iloc[0]).map(format_fixed),
+        "ICL": top["icl"].map(format_fixed), "train log-likelihood": top["loglik"].map(
+            format_fixed), "free parameters": top["n_parameters"]}))
+    grid = result.marked_table("bic", decimals=1)  # one decimal, as every BIC in a report
     report.paragraph("BIC of every cell (deg.: degenerate, fail: no fit; neither is chosen):")
     report.table(grid.rename_axis(None, axis=1).reset_index().rename(
         columns={"n_components": "K"}))
@@ -389,43 +554,26 @@ def _params(row):
             for key in ("weights", "means", "covariances")]
 
 
-def add_loo_comparison(report, name, rows, base):
-    """PSIS-LOO of each PyMC method and seed across K (``arviz.compare``): elpd, its
-    difference to the best K (elpd_diff, <= 0) and the standard error of that difference
-    (dse), with the points whose Pareto k exceeds 0.7 (PSIS-LOO unreliable for them)."""
-    import arviz as az
-
-    pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
-    for (variant, seed), group in pymc.groupby(["variant", "seed"]):
-        group = group.sort_values("n_components")
-        paths = {str(row.n_components): Path(base) / row.run_dir / IDATA_FILE
-                 for row in group.itertuples()}
-        paths = {k: path for k, path in paths.items() if path.exists()}
-        if len(paths) < 2:
-            continue
-        comparison = az.compare({k: az.from_netcdf(str(path)) for k, path in paths.items()},
-                                round_to="none")  # ArviZ rounds otherwise
-        # ArviZ 1.x: elpd_diff = elpd - the best elpd (<= 0), dse its standard error
-        unresolved = comparison.index[-comparison["elpd_diff"] <= 2 * comparison["dse"]]
-        pareto = group.set_index(group["n_components"].astype(str))["loo.pareto_k_above_0.7"]
-        comparison["points with Pareto k > 0.7"] = pareto.reindex(comparison.index).astype(int)
-        report.heading(f"{name}: LOO across K ({variant}, seed {seed})", 3)
-        report.table(comparison.rename_axis("K").reset_index()[
-            ["K", "rank", "elpd", "p", "elpd_diff", "se", "dse", "weight",
-             "points with Pareto k > 0.7"]])
-        warned = ", ".join(comparison.index[comparison["points with Pareto k > 0.7"] > 0])
-        drifting = ", ".join(str(row["n_components"]) for _, row in group.iterrows()
-                             if analysis.drifts(row))
-        report.paragraph(
-            f"Highest elpd (PSIS-LOO) at K = {comparison.index[0]}; the smallest K within two "
-            f"standard errors of the difference (dse) of it: K = {min(unresolved, key=int)}."
-            + (f" Pareto k above 0.7 for some points at K = {warned}: PSIS-LOO is unreliable "
-               "there." if warned else "")
-            + (f" At K = {drifting} the sampler struggled and some draw came within "
-               f"1e{np.log10(analysis.COLLAPSE_NEAR):.0f} of the data variance of a collapse "
-               "(\"drifts\" in the outcome table): a near-degenerate component on a few close "
-               "or repeated values can raise elpd there without a better fit."
-               if drifting else ""))
+def add_loo_comparison(report, name, variant, seed, comparison, chosen, best):
+    """PSIS-LOO of one PyMC method and seed across K (analysis.loo_across_k): ArviZ compare's
+    table over the reliable K, the unreliable ones flagged, the two-dse choice and the elpd
+    +- se plot."""
+    report.heading(f"{name}: LOO across K ({variant}, seed {seed})", 3)
+    report.table(comparison.rename_axis("K").reset_index()[
+        ["K", "rank", "elpd", "p", "elpd_diff", "se", "dse", "weight", "reliable",
+         "points with Pareto k > 0.7"]])
+    unreliable = [k for k in comparison.index if comparison.loc[k, "reliable"] != "yes"]
+    report.paragraph(
+        (f"Highest elpd (PSIS-LOO) among the reliable K at K = {best}; chosen by the two-dse "
+         f"rule (the smallest K within two standard errors of the difference of it): K = "
+         f"{chosen}." if chosen else "No K has a reliable PSIS-LOO: none is chosen.")
+        + (f" Unreliable, never chosen (p_loo > N/5 or Pareto k > {analysis.PARETO_K_MAX}): "
+           f"K = {', '.join(unreliable)}." if unreliable else ""))
+    report.figure(plots.plot_loo_compare(comparison, chosen),
+                  FIGURE_NAMES["LOO comparison"].format(setting=name, method=variant,
+                                                        seed=seed),
+                  f"{name}: {variant} (seed {seed}) elpd ± se per K (filled), the difference "
+                  "to the best ± dse (grey); hollow: unreliable PSIS-LOO; the chosen K marked")
 
 
 PYMC_COLUMNS = {"variant": "method", "n_components": "K", "seed": "seed",
@@ -447,6 +595,8 @@ def add_pymc_section(report, name, rows, base, k):
     present = {c: label for c, label in PYMC_COLUMNS.items()
                if c in pymc and pymc[c].notna().any()}
     report.heading(f"{name}: PyMC diagnostics", 3)
+    report.paragraph(f"R-hat is good below {analysis.RHAT_MAX} (Vehtari et al. 2021); runs above "
+                     "it are named in the outcome table.")
     report.table(pymc[list(present)].rename(columns=present))
     for variant, group in pymc[(pymc["n_components"] == k) & (pymc["status"] != "failed")
                                ].groupby("variant", sort=False):
@@ -521,20 +671,26 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
                 for c in table.columns if c.startswith("provenance.versions.")
                 and table[c].notna().any()}
     report.paragraph(f"Generated by: {command or 'gmmlab-report ' + str(source)}")
+    loo = {name: analysis.loo_choices(rows, base)
+           for name, rows in table.groupby("data_setting", sort=False)}
+    study = study_of(source)
+    add_summary(report, table, study, base, loo)
+    accuracy = analysis.selection_accuracy(table)
+    if accuracy is not None and study["answer"] != "model_selection":
+        report.heading("How often each criterion picks the true K")
+        report.paragraph("Per data setting and maximum-likelihood method: fits (replicates x "
+                         "seeds) whose criterion minimum over K falls on the true K, of all, "
+                         "with a 95% Wilson interval; degenerate, collapsed and failed fits are "
+                         "never picked.")
+        report.table(accuracy.rename(columns={c: f"{c}: true K found" for c in accuracy.columns
+                                              if c not in ("data setting", "method", "true K")}))
+    report.heading("Runs")
     report.paragraph("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     counts = table["status"].value_counts().to_dict()
     report.paragraph(f"{len(table)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
                      + "; methods: " + ", ".join(analysis.method_order(table)) + ".")
-    add_summary(report, table)
-    accuracy = analysis.selection_accuracy(table)
-    if accuracy is not None:
-        report.heading("How often each criterion picks the true K")
-        report.paragraph("Per data setting and method: runs (replicates x fitting seeds) whose "
-                         "criterion minimum over K falls on the true K, over all such runs; "
-                         "degenerate fits are never picked.")
-        report.table(accuracy)
     for name, rows in table.groupby("data_setting", sort=False):
-        add_setting_section(report, name, rows, base)
+        add_setting_section(report, name, rows, base, loo)
     add_glossary(report)
     page, markdown = report.render(title)
     (output_dir / "report.md").write_text(markdown)

@@ -2,9 +2,11 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from gmmlab.report import analysis
+from gmmlab.report.columns import CRITERION
 
 
 def plot_dataset(dataset, ax=None, bins=30):
@@ -166,7 +168,7 @@ def plot_criteria_vs_k(summary, criteria, order):
                     color=colour)
         ax.set_xlabel("K")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{analysis.criterion_label(criterion)} (lower is better; * = chosen)")
+        ax.set_title(f"{CRITERION[criterion].label} (lower is better; * = chosen)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), legend_columns),
                frameon=False)
@@ -225,8 +227,13 @@ def plot_singularity(table, order):
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("smallest eigenvalue / data variance")
-    ax.set_title("o final parameters, x fit failed (no parameters), v smallest in any draw",
-                 fontsize="small")
+    clipped = 0
+    for column in ("singular.min_eigenvalue_relative", any_draw):
+        if column in table:
+            clipped += int((table[column].astype(float) < floor).sum())
+    ax.set_title("o final parameters, x fit failed (no parameters), v smallest in any draw"
+                 + (f"; {clipped} values below {floor:g} (0 included) drawn at {floor:g}"
+                    if clipped else ""), fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -283,22 +290,139 @@ def _log_seconds_axis(ax, seconds):
 
 
 def plot_trace(draws):
-    """Trace (left: density per chain, right: value per draw) of weights and means.
+    """Trace of weights and means: one row per parameter (the weights, then the means of each
+    feature), left its density per component (chains pooled), right its value per draw, one
+    line style per chain; one colour per component, named in the legend.
 
     draws: an xarray Dataset with weights (chain, draw, component) and means (chain, draw,
-    component, feature). Titles sit above their panels without touching the tick labels."""
-    import arviz as az
-    import xarray as xr
+    component, feature)."""
+    weights = draws["weights"].transpose("chain", "draw", ...).to_numpy()
+    means = draws["means"].transpose("chain", "draw", ...).to_numpy()
+    parameters = [("weights", weights)] + [
+        (f"means, feature {d}" if means.shape[-1] > 1 else "means", means[..., d])
+        for d in range(means.shape[-1])]
+    styles = ("-", "--", ":", "-.")
+    fig, axes = plt.subplots(len(parameters), 2, figsize=(10, 2.1 * len(parameters) + 0.6),
+                             squeeze=False, gridspec_kw={"width_ratios": (1, 2)})
+    for (name, values), (left, right) in zip(parameters, axes, strict=True):
+        for k in range(values.shape[-1]):
+            colour = plt.cm.tab10(k % 10)
+            pooled = values[..., k].ravel()
+            left.hist(pooled, bins=40, histtype="step", density=True, color=colour,
+                      label=f"component {k}")
+            for chain in range(values.shape[0]):
+                right.plot(values[chain, :, k], color=colour, alpha=0.6, linewidth=0.5,
+                           linestyle=styles[chain % len(styles)])
+        left.set_title(f"{name}: density", fontsize="small")
+        right.set_title(f"{name}: value per draw", fontsize="small")
+        right.set_xlabel("draw")
+    chains = min(weights.shape[0], len(styles))
+    handles = [plt.Line2D([], [], color=plt.cm.tab10(k % 10)) for k in range(weights.shape[-1])]
+    handles += [plt.Line2D([], [], color="0.3", linestyle=styles[c]) for c in range(chains)]
+    labels = [f"component {k}" for k in range(weights.shape[-1])] + [
+        f"chain {c}" for c in range(chains)]
+    fig.tight_layout(rect=(0, 0.06 * 3 / len(parameters) + 0.02, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), frameon=False,
+               fontsize="small")
+    return fig
 
-    tree = xr.DataTree.from_dict({"posterior": draws[["weights", "means"]]})
-    before = set(plt.get_fignums())
-    try:
-        plot = az.plot_trace_dist(tree, var_names=["weights", "means"], compact=True)
-    except ValueError:  # a chain stuck at one value (e.g. in a collapse) has no density
-        for number in set(plt.get_fignums()) - before:  # the unfinished figure
-            plt.close(number)
-        plot = az.plot_trace_dist(tree, var_names=["weights", "means"], compact=True,
-                                  kind="ecdf")
-    fig = plot.viz["figure"].item()
-    fig.set_layout_engine("constrained")
+
+def plot_bic_models(cells, chosen, competitive=None):
+    """mclust's ``plot(BIC)`` made readable: BIC (lower is better) against K, one line per
+    covariance model labelled by its letter code at every point, the axis limited to the
+    competitive region (BIC within ``competitive`` of the best: 3% of the best's magnitude,
+    at least 60), the choice circled; how many cells lie off the axis is stated.
+
+    cells: DataFrame with model, n_components, bic (the cells not set aside); chosen: the
+    chosen cell (Series with model, n_components, bic)."""
+    best = float(chosen["bic"])
+    competitive = competitive or max(0.03 * abs(best), 60.0)
+    top = best + competitive
+    fig, ax = plt.subplots(figsize=(9, 5))
+    models = list(dict.fromkeys(cells["model"]))
+    colours = plt.cm.tab20 if len(models) > 10 else plt.cm.tab10
+    hidden = 0
+    for i, model in enumerate(models):
+        rows = cells[cells["model"] == model].sort_values("n_components")
+        colour = np.array(colours(i % colours.N)[:3]) * 0.75  # darkened: the codes stay legible
+        ax.plot(rows["n_components"], rows["bic"], color=colour, linewidth=1, alpha=0.7)
+        for k, bic in zip(rows["n_components"], rows["bic"], strict=True):
+            if bic <= top:
+                ax.text(k, bic, model, color=colour, ha="center", va="center",
+                        fontsize=8, fontweight="bold",
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+            else:
+                hidden += 1
+    ax.plot(chosen["n_components"], best, marker="o", markersize=22, markerfacecolor="none",
+            markeredgecolor="black", markeredgewidth=1.5)
+    ax.annotate(f"chosen: {chosen['model']},{int(chosen['n_components'])} "
+                f"(BIC {best:.1f})", (chosen["n_components"], best), xytext=(12, -18),
+                textcoords="offset points", fontsize=9)
+    ax.set_ylim(best - 0.08 * competitive, top)
+    ax.set_xlabel("K")
+    ax.set_ylabel("BIC (lower is better)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"BIC of each covariance model; axis cut at the best + {competitive:.0f}: "
+                 f"{hidden} of {len(cells)} cells lie above it", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_bic_by_model(cells, chosen):
+    """scikit-learn's BIC-by-covariance-type bars: per covariance model its lowest BIC over K
+    (lower is better; on the bar its K and its BIC minus the chosen one's), the chosen model
+    hatched; the axis starts near the
+    best so that differences show, which the title states."""
+    best = cells.loc[cells.groupby("model", sort=False)["bic"].idxmin()]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(best))
+    colours = ["tab:red" if m == chosen["model"] else "tab:blue" for m in best["model"]]
+    bars = ax.bar(x, best["bic"], color=colours, alpha=0.8)
+    for bar, k, model, bic in zip(bars, best["n_components"], best["model"], best["bic"],
+                                  strict=True):
+        if model == chosen["model"]:
+            bar.set_hatch("//")
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(),
+                f"K={int(k)}\n+{bic - chosen['bic']:.1f}", ha="center", va="bottom",
+                fontsize=7)
+    low, high = best["bic"].min(), best["bic"].max()
+    bottom = low - 0.1 * max(high - low, 1.0)
+    ax.set_ylim(bottom, high + 0.15 * max(high - low, 1.0))
+    ax.set_xticks(x, best["model"])
+    ax.set_ylabel("lowest BIC over K")
+    ax.set_title(f"lowest BIC per covariance model (red, hatched: chosen "
+                 f"{chosen['model']},{int(chosen['n_components'])}); the axis starts at "
+                 f"{bottom:.0f}, not 0", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_loo_compare(comparison, chosen):
+    """``arviz.plot_compare``-style: per K (rows) its elpd ± se (filled; hollow where PSIS-LOO
+    is unreliable) and, for the reliable ones, elpd of the best plus the difference ± dse
+    (grey triangles); the best elpd's line dashed; the chosen K named on its row.
+
+    comparison: DataFrame indexed by K (text) with elpd, se, elpd_diff, dse, reliable."""
+    ks = sorted(comparison.index, key=int)
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(ks)))
+    reliable = comparison["reliable"] == "yes"
+    best_elpd = comparison.loc[reliable, "elpd"].max() if reliable.any() else np.nan
+    for y, k in enumerate(ks):
+        row = comparison.loc[k]
+        ok = row["reliable"] == "yes"
+        ax.errorbar(row["elpd"], y, xerr=row["se"], fmt="o", color="black",
+                    markerfacecolor="black" if ok else "white", capsize=3)
+        if ok and pd.notna(row["dse"]) and row["dse"] > 0:
+            ax.errorbar(best_elpd + row["elpd_diff"], y + 0.25, xerr=row["dse"], fmt="^",
+                        color="0.5", capsize=3)
+        label = ("chosen" if k == chosen else "") + ("" if ok else " unreliable")
+        if label.strip():
+            ax.annotate(label.strip(), (row["elpd"], y), xytext=(8, 6),
+                        textcoords="offset points", fontsize=8)
+    if np.isfinite(best_elpd):
+        ax.axvline(best_elpd, color="0.6", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(ks)), [f"K = {k}" for k in ks])
+    ax.invert_yaxis()
+    ax.set_xlabel("elpd (PSIS-LOO; higher is better)")
+    fig.tight_layout()
     return fig

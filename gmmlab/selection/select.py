@@ -76,10 +76,11 @@ class SelectionResult:
         return frame.pivot(index="n_components", columns="model", values="value")[
             list(dict.fromkeys(self.table["model"]))]
 
-    def marked_table(self, criterion=None):
-        """:meth:`criterion_table` as text: values to two decimals, 'deg.' or 'fail' where the
-        cell is degenerate or failed (never chosen), '-' where no cell was fitted."""
-        grid = self.criterion_table(criterion).map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+    def marked_table(self, criterion=None, decimals=2):
+        """:meth:`criterion_table` as text: values to ``decimals`` decimals, 'deg.' or 'fail'
+        where the cell is degenerate or failed (never chosen), '-' where no cell was fitted."""
+        grid = self.criterion_table(criterion).map(
+            lambda v: "-" if pd.isna(v) else f"{v:.{decimals}f}")
         for cell in self.table[self.table["status"] != "ok"].itertuples():
             grid.loc[cell.n_components, cell.model] = {"degenerate": "deg.",
                                                        "failed": "fail"}[cell.status]

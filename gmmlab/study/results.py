@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 RESULT_FILE = "result.json"
 IDATA_FILE = "posterior.nc"
@@ -254,6 +255,27 @@ def counts(table):
     if table.attrs.get("unreadable"):
         found["unreadable"] = table.attrs["unreadable"]
     return ", ".join(f"{n} {status}" for status, n in found.items())
+
+
+def study_of(source):
+    """The question a sweep's study asks, from the ``study`` block of its YAML
+    (``experiments/NAME.yaml`` beside the ``experiments/NAME/runs`` folder, or the folder of a
+    results table there): dict with ``question`` and ``answer`` (the form of its report's
+    Summary: methods, model_selection, singularity, initialisation, label_switching); no
+    question and the method comparison's form when there is no such file. The runner leaves
+    the block out of the runs' settings (:func:`gmmlab.study.runner.register_configs`)."""
+    source = Path(source)
+    folder = source if source.is_dir() else source.parent
+    path = folder.parent.parent / f"{folder.parent.name}.yaml"
+    study = (yaml.safe_load(path.read_text()) or {}).get("study") if path.is_file() else None
+    if study is None:
+        return {"question": None, "answer": "methods"}
+    answers = {"methods", "model_selection", "singularity", "initialisation",
+               "label_switching"}
+    if study.get("answer") not in answers:
+        raise ValueError(f"{path}: study.answer is {study.get('answer')!r}; expected one of "
+                         f"{sorted(answers)}.")
+    return {"question": study.get("question"), "answer": study["answer"]}
 
 
 def main(argv=None):

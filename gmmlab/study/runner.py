@@ -126,8 +126,9 @@ def register_configs():
     for name in installed(datasets.ENTRY_POINT_GROUP, [*datasets.REGISTRY, datasets.CUSTOM]):
         store.store(group="dataset", name=name, node=DatasetSchema(name=name))
     for path in sorted(package_or_checkout("experiments").glob("*.yaml")):
-        store.store(group="experiment", name=path.stem, node=OmegaConf.load(path),
-                    package="_global_")
+        node = OmegaConf.load(path)
+        node.pop("study", None)  # the question the study asks, for its report: not a setting
+        store.store(group="experiment", name=path.stem, node=node, package="_global_")
 
 
 def installed(group, own):

@@ -8,7 +8,8 @@ seeds start from k-means as the ``em`` backend does.
 
 import numpy as np
 
-from gmmlab import EMGaussianMixture, gaussian
+from gmmlab import EMGaussianMixture
+from gmmlab.model import gaussian
 
 
 def fit_em_from_start(X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, *,
