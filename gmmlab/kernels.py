@@ -1,0 +1,106 @@
+"""Compiled EM kernels (Numba, cached on disk): one pass over the samples for an E-step and the
+sufficient statistics of the M-step that follows.
+
+For every sample x_n and component k, with d = x_n - mu_k:
+
+* log-density plus log weight: a_nk = c_k - 1/2 ||d^T U_k||^2, where U_k is the upper Cholesky
+  factor of the precision P_k = U_k U_k^T (full and tied forms) or the diagonal 1 / sigma_kd
+  (diag and spherical forms, spherical passed as K x D), and c_k = log pi_k + log det U_k
+  - D/2 log 2 pi (computed by the caller);
+* log p(x_n) = m_n + log sum_k exp(a_nk - m_n), m_n = max_k a_nk, and the responsibilities
+  r_nk = exp(a_nk - log p(x_n));
+* the sufficient statistics about a centre c (the data mean, to keep cancellation small):
+  N_k = sum_n r_nk, F_k = sum_n r_nk (x_n - c), and the second moments
+  Q_k = sum_n r_nk (x_n - c)(x_n - c)^T (full form), Q = sum_n (x_n - c)(x_n - c)^T (tied
+  form: the responsibilities drop out of the pooled scatter), or their diagonals (diag and
+  spherical forms).
+
+:func:`gmmlab.gaussian.sample_covariances` turns the statistics into the sample covariances, the
+same function the numpy reference path (:func:`gmmlab.gaussian.sufficient_statistics`) feeds,
+and the model's M-step (:data:`gmmlab.gaussian.MODEL_M_STEPS`) constrains them. The kernels
+compile without ``fastmath``, so that they round as the numpy path does up to the order of the
+sums; their speed assumes Numba's default optimisation level (``NUMBA_OPT`` unset).
+"""
+
+import numpy as np
+from numba import njit
+
+# Kinds of second moment, by storage form (gmmlab.gaussian.storage).
+SECOND_MOMENTS = {"full": 2, "tied": 3, "diag": 1, "spherical": 1}
+
+
+@njit(cache=True)
+def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, counts, first,
+           second_full, second_diag, centre):
+    """E-step and statistics in one pass, into the outputs.
+
+    X (N, D), means (K, D), centre (D,), constants c_k (K,). Exactly one of ``factors``
+    (F, D, D) upper triangular, F = K or 1 (tied), and ``scales`` (K, D) has rows.
+    second_kind: 0 no statistics, 1 diagonals into ``second_diag`` (K, D), 2 per component
+    into ``second_full`` (K, D, D), 3 unweighted into ``second_full`` (1, D, D). Overwritten:
+    log_norm log p(x_n) (N,), resp (N, K), counts N_k (K,), first (K, D), the second moments.
+    """
+    N, D = X.shape
+    K = means.shape[0]
+    full = factors.shape[0] > 0
+    shared = factors.shape[0] == 1
+    resp[:, :] = 0.0
+    counts[:] = 0.0
+    first[:, :] = 0.0
+    second_full[:, :, :] = 0.0
+    second_diag[:, :] = 0.0
+    difference = np.empty(D)
+    centred = np.empty(D)
+    for n in range(N):
+        peak = -np.inf
+        for k in range(K):
+            for i in range(D):
+                difference[i] = X[n, i] - means[k, i]
+            distance = 0.0
+            if full:
+                U = factors[0] if shared else factors[k]
+                for j in range(D):
+                    projected = 0.0
+                    for i in range(j + 1):
+                        projected += difference[i] * U[i, j]
+                    distance += projected * projected
+            else:
+                for i in range(D):
+                    scaled = difference[i] * scales[k, i]
+                    distance += scaled * scaled
+            value = constants[k] - 0.5 * distance
+            resp[n, k] = value
+            if value > peak:
+                peak = value
+        norm = 0.0
+        for k in range(K):
+            resp[n, k] = np.exp(resp[n, k] - peak)
+            norm += resp[n, k]
+        for k in range(K):
+            resp[n, k] /= norm
+        log_norm[n] = peak + np.log(norm)
+        if second_kind == 0:
+            continue
+        for i in range(D):
+            centred[i] = X[n, i] - centre[i]
+        for k in range(K):
+            weight = resp[n, k]
+            counts[k] += weight
+            for i in range(D):
+                first[k, i] += weight * centred[i]
+            if second_kind == 1:
+                for i in range(D):
+                    second_diag[k, i] += weight * centred[i] * centred[i]
+            elif second_kind == 2:
+                for i in range(D):
+                    weighted = weight * centred[i]
+                    for j in range(i, D):
+                        second_full[k, i, j] += weighted * centred[j]
+        if second_kind == 3:
+            for i in range(D):
+                for j in range(i, D):
+                    second_full[0, i, j] += centred[i] * centred[j]
+    for k in range(second_full.shape[0]):
+        for i in range(D):
+            for j in range(i):
+                second_full[k, i, j] = second_full[k, j, i]
