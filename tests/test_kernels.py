@@ -1,13 +1,13 @@
-"""The compiled EM engine (gmmlab.kernels through gaussian.e_step_statistics) against the numpy
-path it replaced in the EM loop (gaussian.estimate_log_gaussian_prob, sufficient_statistics,
+"""The compiled EM engine (gmmlab.model.kernels through gaussian.e_step_statistics) against the
+numpy path it replaced in the EM loop (gaussian.estimate_log_gaussian_prob, sufficient_statistics,
 estimate_gaussian_parameters), on every one of the fourteen models."""
 
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from gmmlab import gaussian
 from gmmlab.datasets import load_dataset
+from gmmlab.model import gaussian
 
 
 def parameters(X, model_name, n_components, seed):

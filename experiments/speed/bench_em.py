@@ -9,6 +9,7 @@ the final log-likelihoods must agree to 1e-8 relative.
 """
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -105,22 +106,41 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def _size(text):
+    """'200000x16x16' -> (200000, 16, 16)."""
+    try:
+        n_samples, n_features, n_components = (int(part) for part in text.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size NxDxK like 200000x16x16, got "
+                                         f"{text!r}") from None
+    return n_samples, n_features, n_components
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--sizes", nargs="+", type=_size, metavar="NxDxK",
+                        help="sizes to run instead, e.g. 200000x16x16")
+    parser.add_argument("--types", nargs="+", choices=COVARIANCE_TYPES, default=COVARIANCE_TYPES)
     parser.add_argument("--output", help="also write the table, with the machine, to this file")
     args = parser.parse_args(argv)
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     rows = []
-    for n_samples, n_features, n_components in QUICK_SIZES if args.quick else SIZES:
-        for covariance_type in COVARIANCE_TYPES:
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    for n_samples, n_features, n_components in sizes:
+        for covariance_type in args.types:
             rows.append(measure(n_samples, n_features, n_components, covariance_type,
                                 args.iterations, args.repeats))
             print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     report = (f"Machine: {machine_description()}\n\n"
               f"Command: python experiments/speed/bench_em.py --repeats {args.repeats} "
-              f"--iterations {args.iterations}{' --quick' if args.quick else ''}\n\n"
+              f"--iterations {args.iterations}{' --quick' if args.quick else ''}"
+              + (f" --sizes {' '.join('x'.join(map(str, s)) for s in args.sizes)}"
+                 if args.sizes else "")
+              + (f" --types {' '.join(args.types)}" if args.types != COVARIANCE_TYPES else "")
+              + f"\n\nLoad average before the run: {load}\n\n"
               f"{format_table(rows)}\n")
     publish(report, args.output)
     worst = max(row["loglik_rel_diff"] for row in rows)

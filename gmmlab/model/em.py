@@ -239,8 +239,8 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
 
         With a_nk = log pi_k + log N(x_n | mu_k, Sigma_k) and m_n = max_k a_nk (log-sum-exp):
         log p(x_n) = m_n + log sum_k exp(a_nk - m_n) and r_nk = exp(a_nk - m_n) / sum_j (...),
-        compiled (:func:`gmmlab.gaussian.e_step_statistics`; the fit's iterations also take the
-        M-step's statistics from the same pass).
+        compiled (:func:`gmmlab.model.gaussian.e_step_statistics`; the fit's iterations also
+        take the M-step's statistics from the same pass).
         """
         log_prob_norm, resp, _ = gaussian.e_step_statistics(
             X, params["weights"], params["means"], params["precisions_cholesky"],

@@ -30,7 +30,7 @@ from functools import cache
 import numpy as np
 from scipy import linalg
 
-from gmmlab import kernels
+from gmmlab.model import kernels
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -124,7 +124,7 @@ def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type, previous=N
 
     X : (N, D), resp : (N, K). Returns nk (K,) (unnormalised weights), means (K, D) and the
     covariances in the storage form of the type. (The numpy path; the EM estimator gets the
-    same statistics from :func:`gmmlab.kernels.e_step` and calls
+    same statistics from :func:`gmmlab.model.kernels.e_step` and calls
     :func:`parameters_from_statistics`.)
     """
     centre = X.mean(axis=0)
@@ -552,7 +552,7 @@ def estimate_log_gaussian_prob(X, means, precisions_chol, covariance_type):
 
 
 def e_step_statistics(X, weights, means, precisions_chol, covariance_type, centre=None):
-    """The compiled E-step (:func:`gmmlab.kernels.e_step`): log p(x_n) (N,), the
+    """The compiled E-step (:func:`gmmlab.model.kernels.e_step`): log p(x_n) (N,), the
     responsibilities (N, K) and, when ``centre`` (D,) is given, the sufficient statistics about
     it as :func:`sufficient_statistics` returns them (else None), in one pass over X.
 

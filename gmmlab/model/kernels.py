@@ -15,17 +15,20 @@ For every sample x_n and component k, with d = x_n - mu_k:
   form: the responsibilities drop out of the pooled scatter), or their diagonals (diag and
   spherical forms).
 
-:func:`gmmlab.gaussian.sample_covariances` turns the statistics into the sample covariances, the
-same function the numpy reference path (:func:`gmmlab.gaussian.sufficient_statistics`) feeds,
-and the model's M-step (:data:`gmmlab.gaussian.MODEL_M_STEPS`) constrains them. The kernels
-compile without ``fastmath``, so that they round as the numpy path does up to the order of the
+:func:`gmmlab.model.gaussian.sample_covariances` turns the statistics into the sample
+covariances, the same function the numpy reference path
+(:func:`gmmlab.model.gaussian.sufficient_statistics`) feeds, and the model's M-step
+(:data:`gmmlab.model.gaussian.MODEL_M_STEPS`) constrains them. The kernels compile without
+``fastmath``, so that they round as the numpy path does up to the order of the
 sums; their speed assumes Numba's default optimisation level (``NUMBA_OPT`` unset).
 """
 
 import numpy as np
 from numba import njit
 
-# Kinds of second moment, by storage form (gmmlab.gaussian.storage).
+# exp(-UNDERFLOW) ~ 1e-300: the smallest responsibility kept (see e_step).
+UNDERFLOW = 690.0
+# Kinds of second moment, by storage form (gmmlab.model.gaussian.storage).
 SECOND_MOMENTS = {"full": 2, "tied": 3, "diag": 1, "spherical": 1}
 
 
@@ -51,6 +54,7 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
     second_diag[:, :] = 0.0
     difference = np.empty(D)
     centred = np.empty(D)
+    projected = np.empty(D)
     for n in range(N):
         peak = -np.inf
         for k in range(K):
@@ -59,11 +63,13 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
             distance = 0.0
             if full:
                 U = factors[0] if shared else factors[k]
+                projected[:] = 0.0
+                for i in range(D):  # projected = d^T U, row by row (contiguous in U)
+                    entry = difference[i]
+                    for j in range(i, D):
+                        projected[j] += entry * U[i, j]
                 for j in range(D):
-                    projected = 0.0
-                    for i in range(j + 1):
-                        projected += difference[i] * U[i, j]
-                    distance += projected * projected
+                    distance += projected[j] * projected[j]
             else:
                 for i in range(D):
                     scaled = difference[i] * scales[k, i]
@@ -74,7 +80,10 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
                 peak = value
         norm = 0.0
         for k in range(K):
-            resp[n, k] = np.exp(resp[n, k] - peak)
+            gap = resp[n, k] - peak
+            # below exp(-UNDERFLOW) the responsibility is taken as 0: subnormal numbers are
+            # two orders of magnitude slower, and such a term moves no sum by 1e-290 relative
+            resp[n, k] = np.exp(gap) if gap > -UNDERFLOW else 0.0
             norm += resp[n, k]
         for k in range(K):
             resp[n, k] /= norm
@@ -85,6 +94,8 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
             centred[i] = X[n, i] - centre[i]
         for k in range(K):
             weight = resp[n, k]
+            if weight == 0.0:
+                continue
             counts[k] += weight
             for i in range(D):
                 first[k, i] += weight * centred[i]
