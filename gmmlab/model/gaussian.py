@@ -362,17 +362,18 @@ def _variable_volumes_equal_shape(values, nk, shape=None):
 def _common_orientation(S, nk, previous, variances_given):
     """Sigma_k = D diag(v_k) D^T with one orientation D: a sweep of plane rotations of D (each
     the exact minimiser of sum_k tr(W_k D diag(1 / v_k) D^T) over the rotation angle in its
-    plane, :func:`_rotation_sweep`), then v = ``variances_given(diag(D^T W_k D))`` (K, D),
-    alternately. Each rotation and each v step lowers the objective; the rotations' angles do
-    not depend on the scale of W, so badly scaled data (variances 1e-3 .. 1e6) converge as fast
-    as standardized ones (Browne & McNicholas' MM steps, which move D by gradient steps sized by
-    the largest eigenvalue of W_k, took thousands of iterations there). Cold start: D the
+    plane, :func:`gmmlab.model.kernels.rotation_sweep`), then
+    v = ``variances_given(diag(D^T W_k D))`` (K, D), alternately. Each rotation and each v step
+    lowers the objective; the rotations' angles do not depend on the scale of W, so badly
+    scaled data (variances 1e-3 .. 1e6) converge as fast as standardized ones (Browne &
+    McNicholas' MM steps, which move D by gradient steps sized by the largest eigenvalue of
+    W_k, took thousands of iterations there). Cold start: D the
     eigenvectors of W = sum_k W_k (the answer at K = 1)."""
     W = nk[:, np.newaxis, np.newaxis] * S
 
     def update(state):
         orientation, variances = state
-        orientation = _rotation_sweep(orientation, W, 1 / variances)
+        orientation = kernels.rotation_sweep(orientation, W, 1 / variances)
         projected = np.einsum("dj,kde,ej->kj", orientation, W, orientation)
         variances = variances_given(projected)
         objective = nk @ np.log(variances).sum(axis=1) + (projected / variances).sum()
@@ -382,35 +383,6 @@ def _common_orientation(S, nk, previous, variances_given):
     projected = np.einsum("dj,kde,ej->kj", orientation, W, orientation)
     orientation, variances = _iterate(update, (orientation, variances_given(projected)))
     return _compose(orientation, variances)
-
-
-def _rotation_sweep(orientation, W, weights):
-    """One Jacobi sweep over the planes (i, j), i < j, of the columns of ``orientation`` D
-    (D, D) for f(D) = sum_k sum_j w_kj d_j^T W_k d_j, weights w (K, D), scatters W (K, D, D).
-
-    Rotating d_i, d_j by theta changes f by B cos 2 theta + C sin 2 theta + const, with
-    B = sum_k (w_ki - w_kj)(a_kii - a_kjj) / 2 and C = sum_k (w_ki - w_kj) a_kij, a_k = D^T W_k D:
-    the angle 2 theta = atan2(-C, -B) is the exact minimiser. Returns the rotated D."""
-    orientation = orientation.copy()
-    projected = np.einsum("dj,kde,ei->kji", orientation, W, orientation)
-    D = len(orientation)
-    for i in range(D - 1):
-        for j in range(i + 1, D):
-            difference = weights[:, i] - weights[:, j]
-            B = difference @ (projected[:, i, i] - projected[:, j, j]) / 2
-            C = difference @ projected[:, i, j]
-            norm = np.hypot(B, C)
-            if norm == 0:
-                continue
-            cos2, sin2 = -B / norm, -C / norm
-            c = np.sqrt((1 + cos2) / 2)
-            s = np.copysign(np.sqrt((1 - cos2) / 2), sin2)
-            rotation = np.array([[c, -s], [s, c]])  # new (d_i, d_j) = (d_i, d_j) @ rotation
-            plane = [i, j]
-            orientation[:, plane] = orientation[:, plane] @ rotation
-            projected[:, :, plane] = projected[:, :, plane] @ rotation
-            projected[:, plane, :] = np.swapaxes(rotation, 0, 1) @ projected[:, plane, :]
-    return orientation
 
 
 def _iterate(update, state):

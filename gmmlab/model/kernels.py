@@ -115,3 +115,51 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
         for i in range(D):
             for j in range(i):
                 second_full[k, i, j] = second_full[k, j, i]
+
+
+@njit(cache=True)
+def rotation_sweep(orientation, W, weights):
+    """One Jacobi sweep over the planes (i, j), i < j, of the columns of ``orientation`` D
+    (D, D) for f(D) = sum_k sum_j w_kj d_j^T W_k d_j, weights w (K, D), scatters W (K, D, D)
+    (the orientation step of :func:`gmmlab.model.gaussian._common_orientation`).
+
+    Rotating d_i, d_j by theta changes f by B cos 2 theta + C sin 2 theta + const, with
+    B = sum_k (w_ki - w_kj)(a_kii - a_kjj) / 2 and C = sum_k (w_ki - w_kj) a_kij, a_k = D^T W_k D:
+    the angle 2 theta = atan2(-C, -B) is the exact minimiser. Returns the rotated D (a copy).
+    """
+    K, D = weights.shape
+    orientation = orientation.copy()
+    projected = np.empty((K, D, D))  # a_k = D^T W_k D
+    for k in range(K):
+        projected[k] = orientation.T @ np.ascontiguousarray(W[k]) @ orientation
+    for i in range(D - 1):
+        for j in range(i + 1, D):
+            B = 0.0
+            C = 0.0
+            for k in range(K):
+                difference = weights[k, i] - weights[k, j]
+                B += difference * (projected[k, i, i] - projected[k, j, j]) / 2
+                C += difference * projected[k, i, j]
+            norm = np.hypot(B, C)
+            if norm == 0.0:
+                continue
+            cos2 = -B / norm
+            c = np.sqrt((1 + cos2) / 2)
+            s = np.sqrt((1 - cos2) / 2)
+            if -C < 0:
+                s = -s
+            # new (d_i, d_j) = (c d_i + s d_j, -s d_i + c d_j); a_k likewise on both sides
+            for row in range(D):
+                first, second = orientation[row, i], orientation[row, j]
+                orientation[row, i] = c * first + s * second
+                orientation[row, j] = -s * first + c * second
+            for k in range(K):
+                for row in range(D):
+                    first, second = projected[k, row, i], projected[k, row, j]
+                    projected[k, row, i] = c * first + s * second
+                    projected[k, row, j] = -s * first + c * second
+                for column in range(D):
+                    first, second = projected[k, i, column], projected[k, j, column]
+                    projected[k, i, column] = c * first + s * second
+                    projected[k, j, column] = -s * first + c * second
+    return orientation

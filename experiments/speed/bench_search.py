@@ -1,5 +1,5 @@
 """gmmlab.select and the bootstrap LRT against mclust, one process each:
-``python -m gmmlab.bench_search`` (needs R, mclust and gmmlab[r]).
+``python experiments/speed/bench_search.py`` (needs R, mclust and gmmlab[r]).
 
 On each data set, 14 models x K = 1..9 (1-D: E, V): ``gmmlab.select`` at its default search
 (hc, 10 k-means++ and 10 random_from_data starts a cell, short runs then the best refined),
@@ -11,7 +11,7 @@ comparison counts the cells where gmmlab's default search ends more than 0.01 BI
 than mclustBIC (both non-degenerate), and lists the worst.
 
 ``--lrt`` adds the bootstrap LRT, Old Faithful, EEE, K = 1, 2, 3 against K + 1, B = 999:
-``gmmlab.bootstrap.bootstrap_lrt`` (n_jobs=1) against ``mclustBootstrapLRT(maxG = 3)``.
+``gmmlab.bootstrap_lrt`` (n_jobs=1) against ``mclustBootstrapLRT(maxG = 3)``.
 """
 
 import argparse
@@ -19,11 +19,10 @@ import os
 import time
 
 import numpy as np
+from benchmark_table import machine_description, publish
 
-from gmmlab import selection
-from gmmlab.bench import machine_description, publish
-from gmmlab.bootstrap import bootstrap_lrt
-from gmmlab.datasets import load_dataset
+from gmmlab import bootstrap_lrt, load_dataset, select
+from gmmlab.backends.mclust import r_session
 
 SHIPPED = ("faithful", "iris", "galaxies", "acidity")
 MCLUST_DATA = {"banknote": "banknote[, -1]", "diabetes": "diabetes[, -1]",
@@ -31,28 +30,21 @@ MCLUST_DATA = {"banknote": "banknote[, -1]", "diabetes": "diabetes[, -1]",
 COMPONENTS = range(1, 10)
 
 
-def _r():
-    from gmmlab.backends.mclust import _r as start_r
-
-    ro, converter, _ = start_r()
-    return ro, converter
-
-
 def load(name):
     """X of a shipped data set or of one of mclust's (through R)."""
     if name not in MCLUST_DATA:
         return load_dataset(name).X
-    ro, converter = _r()
-    with ro.conversion.localconverter(converter):
+    ro, converter, _ = r_session()
+    with converter.context():
         return np.asarray(ro.r(f"as.matrix(mclust::{MCLUST_DATA[name]})"), dtype=float)
 
 
 def mclust_bic(X):
     """mclustBIC over K = 1..9 and every model, in scikit-learn's sign (lower is better):
     (seconds, table K x models, model names); NaN for mclust's NA cells."""
-    ro, converter = _r()
+    ro, converter, _ = r_session()
     function = ro.r("function(X, G) mclustBIC(X, G = G, verbose = FALSE)")
-    with ro.conversion.localconverter(converter):
+    with converter.context():
         started = time.perf_counter()
         table = function(X, np.array(list(COMPONENTS)))
         seconds = time.perf_counter() - started
@@ -63,7 +55,7 @@ def mclust_bic(X):
 
 def timed_select(X, **options):
     started = time.perf_counter()
-    result = selection.select(X, COMPONENTS, n_jobs=1, **options)
+    result = select(X, COMPONENTS, n_jobs=1, **options)
     return time.perf_counter() - started, result
 
 
@@ -84,7 +76,7 @@ def compare_cells(result, theirs, models):
 def measure(name):
     X = load(name)
     mclust_bic(X[:30])  # R started and mclust loaded before timing
-    selection.select(X[:30], [1, 2], models=["VVV"], n_jobs=1)  # kernels loaded
+    select(X[:30], [1, 2], models=["VVV"], n_jobs=1)  # kernels loaded
     mclust_seconds, theirs, models = mclust_bic(X)
     select_seconds, result = timed_select(X)
     hc_seconds, _ = timed_select(X, starts=("hc",))
@@ -116,10 +108,10 @@ def lrt(n_boot):
     started = time.perf_counter()
     ours = [bootstrap_lrt(X, "EEE", k, n_boot=n_boot, n_jobs=1) for k in (1, 2, 3)]
     ours_seconds = time.perf_counter() - started
-    ro, converter = _r()
+    ro, converter, _ = r_session()
     function = ro.r("function(X, B) { set.seed(0); mclustBootstrapLRT(X, modelName = 'EEE', "
                     "nboot = B, maxG = 3, verbose = FALSE)$p.value }")
-    with ro.conversion.localconverter(converter):
+    with converter.context():
         started = time.perf_counter()
         theirs = np.asarray(function(X, n_boot))
         theirs_seconds = time.perf_counter() - started
@@ -142,7 +134,7 @@ def main(argv=None):
     for name in args.data:
         rows.append(measure(name))
         print(format_rows(rows[-1:]).splitlines()[-1], flush=True)
-    command = (f"python -m gmmlab.bench_search --data {' '.join(args.data)}"
+    command = (f"python experiments/speed/bench_search.py --data {' '.join(args.data)}"
                + (f" --lrt --n-boot {args.n_boot}" if args.lrt else ""))
     report = (f"# gmmlab.select and the bootstrap LRT against mclust\n\n"
               f"Command: `{command}`\n\nMachine: {machine_description()}; R mclust through "
