@@ -1,9 +1,12 @@
-"""Expectation-maximisation for Gaussian mixtures, written from scratch with numpy and scipy.
+"""Expectation-maximisation for Gaussian mixtures, written from scratch with numpy, scipy and
+Numba (the E-step and the M-step's sufficient statistics in one compiled pass,
+:mod:`gmmlab.model.kernels`).
 
 ``EMGaussianMixture`` takes the constructor parameters of ``sklearn.mixture.GaussianMixture`` and
 exposes the same fitted attributes, so either can stand in for the other. scikit-learn supplies
 only the estimator protocol (``BaseEstimator`` for get/set_params and cloning, ``validate_data``
-for input checking); the algorithm lives here and in :mod:`gmmlab.model.gaussian`.
+for input checking); the algorithm lives here, in :mod:`gmmlab.model.gaussian` and in
+:mod:`gmmlab.model.kernels`.
 
 One EM iteration from parameters theta_t:
 
