@@ -28,6 +28,10 @@ from numba import njit
 
 # exp(-UNDERFLOW) ~ 1e-300: the smallest responsibility kept (see e_step).
 UNDERFLOW = 690.0
+# From this many features on, the full and tied forms' quadratic forms and the full form's
+# scatters are matrix products (BLAS) over blocks of BLOCK_ROWS samples instead of loops.
+GEMM_FEATURES = 8
+BLOCK_ROWS = 512
 # Kinds of second moment, by storage form (gmmlab.model.gaussian.storage).
 SECOND_MOMENTS = {"full": 2, "tied": 3, "diag": 1, "spherical": 1}
 
@@ -55,9 +59,16 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
     difference = np.empty(D)
     centred = np.empty(D)
     projected = np.empty(D)
+    gemm = full and D >= GEMM_FEATURES
+    if gemm:
+        _log_densities_by_blocks(X, means, factors, constants, resp)
     for n in range(N):
         peak = -np.inf
         for k in range(K):
+            if gemm:
+                if resp[n, k] > peak:
+                    peak = resp[n, k]
+                continue
             for i in range(D):
                 difference[i] = X[n, i] - means[k, i]
             distance = 0.0
@@ -102,7 +113,7 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
             if second_kind == 1:
                 for i in range(D):
                     second_diag[k, i] += weight * centred[i] * centred[i]
-            elif second_kind == 2:
+            elif second_kind == 2 and not gemm:
                 for i in range(D):
                     weighted = weight * centred[i]
                     for j in range(i, D):
@@ -111,10 +122,52 @@ def e_step(X, means, factors, scales, constants, second_kind, log_norm, resp, co
             for i in range(D):
                 for j in range(i, D):
                     second_full[0, i, j] += centred[i] * centred[j]
+    if gemm and second_kind == 2:
+        _scatters_by_blocks(X, centre, resp, second_full)
     for k in range(second_full.shape[0]):
         for i in range(D):
             for j in range(i):
                 second_full[k, i, j] = second_full[k, j, i]
+
+
+@njit(cache=True)
+def _log_densities_by_blocks(X, means, factors, constants, out):
+    """out[n, k] = c_k - 1/2 ||(x_n - mu_k)^T U_k||^2 by matrix products over blocks of
+    samples (tied, one U: y = x^T U once per block and ||y - mu_k^T U||^2)."""
+    N, D = X.shape
+    K = means.shape[0]
+    shared = factors.shape[0] == 1
+    centres = np.dot(means, np.ascontiguousarray(factors[0])) if shared else means
+    for start in range(0, N, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, N)
+        block = np.ascontiguousarray(X[start:stop])
+        projected = np.dot(block, np.ascontiguousarray(factors[0])) if shared else block
+        for k in range(K):
+            if not shared:
+                projected = np.dot(block - means[k], np.ascontiguousarray(factors[k]))
+            for row in range(stop - start):
+                distance = 0.0
+                for j in range(D):
+                    entry = projected[row, j] - centres[k, j] if shared else projected[row, j]
+                    distance += entry * entry
+                out[start + row, k] = constants[k] - 0.5 * distance
+
+
+@njit(cache=True)
+def _scatters_by_blocks(X, centre, resp, second):
+    """second[k] += sum_n r_nk (x_n - c)(x_n - c)^T by matrix products over blocks of samples."""
+    N, D = X.shape
+    K = resp.shape[1]
+    for start in range(0, N, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, N)
+        centred = np.ascontiguousarray(X[start:stop]) - centre
+        weighted = np.empty_like(centred)
+        for k in range(K):
+            for row in range(stop - start):
+                weight = resp[start + row, k]
+                for i in range(D):
+                    weighted[row, i] = weight * centred[row, i]
+            second[k] += np.dot(np.ascontiguousarray(weighted.T), centred)
 
 
 @njit(cache=True)
