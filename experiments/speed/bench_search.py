@@ -142,15 +142,15 @@ def main(argv=None):
     for name in args.data:
         rows.append(measure(name))
         print(format_rows(rows[-1:]).splitlines()[-1], flush=True)
-    command = (f"python experiments/speed/bench_search.py --data {' '.join(args.data)} "
-               f"--clock {args.clock}"
+    command = ("python experiments/speed/bench_search.py --data"
+               + "".join(f" {name}" for name in args.data) + f" --clock {args.clock}"
                + (f" --lrt --n-boot {args.n_boot}" if args.lrt else ""))
     report = (f"# gmmlab.select and the bootstrap LRT against mclust\n\n"
               f"Command: `{command}`\n\nMachine: {machine_description()}; R mclust through "
               f"rpy2. Seconds are {CLOCK_NAMES[args.clock]}. Load average before the run: "
               f"{load_before}; after: "
               f"{{after}} (the machine is shared: the ratios, measured in one run, are what "
-              f"count).\n\n{format_rows(rows)}\n")
+              f"count).\n\n" + (f"{format_rows(rows)}\n" if rows else ""))
     if args.lrt:
         table = lrt(args.n_boot)
         print(table, flush=True)
