@@ -11,7 +11,7 @@ comparison counts the cells where gmmlab's default search ends more than 0.01 BI
 than mclustBIC (both non-degenerate), and lists the worst.
 
 ``--lrt`` adds the bootstrap LRT, Old Faithful, EEE, K = 1, 2, 3 against K + 1, B = 999:
-``gmmlab.bootstrap_lrt`` (n_jobs=1) against ``mclustBootstrapLRT(maxG = 3)``.
+``gmmlab.selection.bootstrap.bootstrap_lrt`` (n_jobs=1) against ``mclustBootstrapLRT(maxG = 3)``.
 """
 
 import argparse
@@ -21,8 +21,9 @@ import time
 import numpy as np
 from benchmark_table import machine_description, publish
 
-from gmmlab import bootstrap_lrt, load_dataset, select
+from gmmlab import load_dataset, select
 from gmmlab.backends.mclust import r_session
+from gmmlab.selection.bootstrap import bootstrap_lrt
 
 SHIPPED = ("faithful", "iris", "galaxies", "acidity")
 MCLUST_DATA = {"banknote": "banknote[, -1]", "diabetes": "diabetes[, -1]",
