@@ -232,6 +232,45 @@ def test_fitted_covariances_obey_the_model_constraints(model_name):
         assert (off_diagonal < 1e-8 * np.abs(rotated).max()) == (orientation == "E")
 
 
+# Models whose covariance is unconstrained at K = 1 (lambda D A D^T with D, A free) but whose
+# M-step iterates or is written differently from the sample covariance.
+UNCONSTRAINED_AT_ONE = ("VEE", "EVE", "VVE", "EEV", "VEV", "EVV")
+
+
+def badly_scaled_data(n_samples=569, seed=0):
+    """wdbc-like data: N = 569 draws of 6 correlated features whose standard deviations run
+    from 0.05 to 2500 (wdbc's first six measurements span 0.014 to 352), from a known
+    covariance (random correlation, log-spaced scales)."""
+    rng = np.random.default_rng(seed)
+    orientation = np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    correlation = orientation @ np.diag([3.0, 1.5, 1.0, 0.5, 0.3, 0.1]) @ orientation.T
+    scales = np.geomspace(0.05, 2500, 6) / np.sqrt(np.diag(correlation))
+    return rng.multivariate_normal(np.zeros(6), correlation * np.outer(scales, scales),
+                                   n_samples)
+
+
+@pytest.mark.parametrize("model_name", UNCONSTRAINED_AT_ONE)
+def test_at_one_component_every_orientation_model_is_the_sample_covariance(model_name):
+    """At K = 1 the maximum of every model with a free orientation is EEE's closed form, the
+    sample covariance S: on badly scaled data (variances 2.5e-3 .. 6.25e6) the fit equals
+    EEE,1 to 1e-8 relative in log-likelihood and covariance, and so does the M-step alone
+    started from a covariance far from S (another orientation, eigenvalues 1 .. 1e3), which
+    exercises the iterations rather than the cold start. (Before the plane-rotation update
+    EVE and VVE stopped 1.9 nats below after 200 EM iterations on such data.)"""
+    X = badly_scaled_data()
+    reference = fit(X, 1, "EEE", reg_covar=0.0, tol=1e-10)
+    model = fit(X, 1, model_name, reg_covar=0.0, tol=1e-10, max_iter=50)
+    expected = reference.score(X)
+    assert abs(model.score(X) - expected) <= 1e-8 * abs(expected)
+    covariance = reference.covariances_
+    assert np.abs(model.covariances_[0] - covariance).max() <= 1e-8 * np.abs(covariance).max()
+    rotation = np.linalg.qr(np.random.default_rng(1).normal(size=(6, 6)))[0]
+    previous = (rotation @ np.diag(np.geomspace(1, 1e3, 6)) @ rotation.T)[np.newaxis]
+    m_step = gaussian.MODEL_M_STEPS[model_name][1]
+    warm = m_step(covariance[np.newaxis], np.array([float(len(X))]), previous)
+    assert np.abs(warm[0] - covariance).max() <= 1e-8 * np.abs(covariance).max()
+
+
 # ------------------------------------------------------------- singularities
 
 

@@ -306,3 +306,19 @@ def test_start_coverage_counts_cells_within_the_tolerance_of_the_best_known(tmp_
     assert f"| {default} (select's default) | 2 / 3 | 66.7% |" in text
     misses = text.split("Cells the default misses")[1]
     assert misses.count("\n| a ") == 1 and "-9.001" in misses
+
+
+def test_a_cell_says_when_a_higher_optimum_was_set_aside_as_degenerate():
+    """The kept fit's reason names the highest degenerate fit above it (thyroid EEI,4 in
+    issue 27: the hc start's -2867.5 set aside for -2945.3); none above: the kept fit's own."""
+    sound = dict(loglik=-2945.3, degenerate=False, start="k-means++", reason=None)
+    above = dict(loglik=-2867.5, degenerate=True, start="hc",
+                 reason="component 2 has 4.9 points (fewer than D + 1 = 6)")
+    below = dict(loglik=-3000.0, degenerate=True, start="random_from_data", reason="tied")
+    collapsed = dict(loglik=np.nan, degenerate=True, start="hc", reason="singular")
+    reason = search.kept_reason([below, sound, above, collapsed], 1)
+    assert reason == ("a higher optimum, log-likelihood -2867.50 against the kept -2945.30 "
+                      "(from the hc start), set aside as degenerate: component 2 has 4.9 "
+                      "points (fewer than D + 1 = 6)")
+    assert search.kept_reason([below, sound, collapsed], 1) is None
+    assert search.kept_reason([above], 0) == above["reason"]

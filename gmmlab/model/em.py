@@ -1,9 +1,12 @@
-"""Expectation-maximisation for Gaussian mixtures, written from scratch with numpy and scipy.
+"""Expectation-maximisation for Gaussian mixtures, written from scratch with numpy, scipy and
+Numba (the E-step and the M-step's sufficient statistics in one compiled pass,
+:mod:`gmmlab.model.kernels`).
 
 ``EMGaussianMixture`` takes the constructor parameters of ``sklearn.mixture.GaussianMixture`` and
 exposes the same fitted attributes, so either can stand in for the other. scikit-learn supplies
 only the estimator protocol (``BaseEstimator`` for get/set_params and cloning, ``validate_data``
-for input checking); the algorithm lives here and in :mod:`gmmlab.model.gaussian`.
+for input checking); the algorithm lives here, in :mod:`gmmlab.model.gaussian` and in
+:mod:`gmmlab.model.kernels`.
 
 One EM iteration from parameters theta_t:
 
@@ -194,11 +197,16 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         N = X.shape[0]
         history, lower_bounds = [], []
         converged, collapse, n_iter = False, None, 0
+        centre = X.mean(axis=0)
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            log_prob_norm, resp = self._e_step(X, params)
+            log_prob_norm, resp, statistics = gaussian.e_step_statistics(
+                X, params["weights"], params["means"], params["precisions_cholesky"],
+                self.covariance_type, centre)
             history.append(log_prob_norm.sum())
-            candidate = self._m_step(X, resp, params["covariances"])
+            nk, means, covariances = gaussian.parameters_from_statistics(
+                *statistics, centre, self.reg_covar, self.covariance_type, params["covariances"])
+            candidate = dict(weights=nk / nk.sum(), means=means, covariances=covariances)
             found = self._find_collapse(candidate)
             if found is not None:
                 component, min_eig = found
@@ -233,18 +241,14 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         """log p(x_n) (N,) and responsibilities r_nk (N, K) under ``params``.
 
         With a_nk = log pi_k + log N(x_n | mu_k, Sigma_k) and m_n = max_k a_nk (log-sum-exp):
-        log p(x_n) = m_n + log sum_k exp(a_nk - m_n) and r_nk = exp(a_nk - m_n) / sum_j (...).
+        log p(x_n) = m_n + log sum_k exp(a_nk - m_n) and r_nk = exp(a_nk - m_n) / sum_j (...),
+        compiled (:func:`gmmlab.model.gaussian.e_step_statistics`; the fit's iterations also
+        take the M-step's statistics from the same pass).
         """
-        weighted = gaussian.estimate_log_gaussian_prob(
-            X, params["means"], params["precisions_cholesky"], self.covariance_type
-        )
-        weighted += np.log(params["weights"])
-        peak = weighted.max(axis=1, keepdims=True)
-        with np.errstate(under="ignore"):
-            resp = np.exp(weighted - peak, out=weighted)
-        total = resp.sum(axis=1, keepdims=True)
-        resp /= total
-        return (peak + np.log(total))[:, 0], resp
+        log_prob_norm, resp, _ = gaussian.e_step_statistics(
+            X, params["weights"], params["means"], params["precisions_cholesky"],
+            self.covariance_type)
+        return log_prob_norm, resp
 
     def _m_step(self, X, resp, previous=None):
         """pi_k = N_k / N and the Gaussian parameters; Cholesky factors only if non-degenerate.

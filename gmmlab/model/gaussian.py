@@ -30,6 +30,8 @@ from functools import cache
 import numpy as np
 from scipy import linalg
 
+from gmmlab.model import kernels
+
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 # Number of float64 entries a block temporary of shape (rows, K * D) may hold (16 MiB).
@@ -121,15 +123,72 @@ def estimate_gaussian_parameters(X, resp, reg_covar, covariance_type, previous=N
     at ``previous`` (the covariances of the current parameters; None: a cold start).
 
     X : (N, D), resp : (N, K). Returns nk (K,) (unnormalised weights), means (K, D) and the
-    covariances in the storage form of the type.
+    covariances in the storage form of the type. (The numpy path; the EM estimator gets the
+    same statistics from :func:`gmmlab.model.kernels.e_step` and calls
+    :func:`parameters_from_statistics`.)
     """
-    nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
-    means = resp.T @ X / nk[:, np.newaxis]
+    centre = X.mean(axis=0)
+    statistics = sufficient_statistics(X - centre, resp, storage(covariance_type))
+    return parameters_from_statistics(*statistics, centre, reg_covar, covariance_type, previous)
+
+
+def parameters_from_statistics(nk, first, second, centre, reg_covar, covariance_type,
+                               previous=None):
+    """The M-step from sufficient statistics about a centre c (:func:`sufficient_statistics`):
+    means mu_k = c + F_k / N_k, the sample covariances (:func:`sample_covariances`) constrained
+    by the model's M-step. Returns nk (K,), means (K, D) and the covariances."""
+    nk = nk + 10 * np.finfo(float).eps
+    offsets = first / nk[:, np.newaxis]
     form, m_step = MODEL_M_STEPS[_model(covariance_type)]
-    sample_covariances = _SAMPLE_COVARIANCES[form](X, resp, nk, reg_covar)
+    sample = sample_covariances(form, nk, offsets, second, reg_covar)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        covariances = m_step(sample_covariances, nk, previous)
-    return nk, means, covariances
+        covariances = m_step(sample, nk, previous)
+    return nk, centre + offsets, covariances
+
+
+def sufficient_statistics(Xc, resp, form):
+    """N_k = sum_n r_nk (K,), F_k = sum_n r_nk x_n (K, D) and the second moments of centred
+    samples Xc (N, D): Q_k = sum_n r_nk x_n x_n^T (K, D, D) for the full form,
+    Q = sum_n x_n x_n^T (D, D) for tied, diag(Q_k) (K, D) for diag and spherical.
+
+    The full form's scatters are one product phi(Xc) R per block of samples (phi: the
+    quadratic features, :func:`quadratic_features`)."""
+    first = resp.T @ Xc
+    if form == "tied":
+        return resp.sum(axis=0), first, Xc.T @ Xc
+    if form in ("diag", "spherical"):
+        return resp.sum(axis=0), first, resp.T @ (Xc * Xc)
+    N, D = Xc.shape
+    rows, cols = upper_triangle(D)
+    packed = np.zeros((len(rows), resp.shape[1]))
+    for block in sample_blocks(N, len(rows)):
+        packed += quadratic_features(Xc[block]) @ resp[block]
+    second = np.empty((resp.shape[1], D, D))
+    second[:, rows, cols] = second[:, cols, rows] = packed.T
+    return resp.sum(axis=0), first, second
+
+
+def sample_covariances(form, nk, offsets, second, reg_covar):
+    """The sample covariances from N_k (K,), the offsets m_k = F_k / N_k of the means from the
+    centre (K, D) and the second moments Q (:func:`sufficient_statistics`):
+
+    full  S_k = Q_k / N_k - m_k m_k^T + reg_covar I                     (K, D, D)
+    tied  S = (Q - sum_k N_k m_k m_k^T) / N + reg_covar I                (D, D)
+    diag  s_kd = Q_kdd / N_k - m_kd^2 + reg_covar                        (K, D)
+
+    An empty component (N_k ~ 0, m_k = 0) gets reg_covar I, as in the two-pass formula."""
+    D = offsets.shape[1]
+    if form == "tied":
+        covariance = (second - (nk * offsets.T) @ offsets) / nk.sum()
+        covariance = (covariance + covariance.T) / 2
+        covariance.flat[:: D + 1] += reg_covar
+        return covariance
+    if form in ("diag", "spherical"):
+        return second / nk[:, np.newaxis] - offsets**2 + reg_covar
+    covariances = second / nk[:, np.newaxis, np.newaxis]
+    covariances -= offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
+    covariances[:, np.arange(D), np.arange(D)] += reg_covar
+    return covariances
 
 
 @cache
@@ -152,52 +211,6 @@ def quadratic_features(X):
         np.multiply(Xt[i], Xt[i:], out=phi[start : start + D - i])
         start += D - i
     return phi
-
-
-def _covariances_full(X, resp, nk, reg_covar):
-    """Sigma_k = sum_n r_nk phi(x_n) / N_k - m_k m_k^T (+ reg_covar I), unpacked: (K, D, D).
-
-    With x centred on the data mean c and m_k = sum_n r_nk (x_n - c) / N_k (mu_k - c, and 0 for
-    an empty component, whose covariance is then reg_covar I as in the two-pass formula). The
-    scatter of every component is one product phi(X) R over blocks of samples; the centring
-    keeps the cancellation in the subtraction small.
-    """
-    N, D = X.shape
-    centre = X.mean(axis=0)
-    rows, cols = upper_triangle(D)
-    scatter = np.zeros((len(rows), resp.shape[1]))
-    first = np.zeros((D, resp.shape[1]))
-    for block in sample_blocks(N, len(rows)):
-        Xc = X[block] - centre
-        scatter += quadratic_features(Xc) @ resp[block]
-        first += Xc.T @ resp[block]
-    covariances = np.empty((resp.shape[1], D, D))
-    covariances[:, rows, cols] = covariances[:, cols, rows] = (scatter / nk).T
-    offsets = (first / nk).T
-    covariances -= offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
-    covariances[:, np.arange(D), np.arange(D)] += reg_covar
-    return covariances
-
-
-def _covariance_tied(X, resp, nk, reg_covar):
-    """Sigma = (X^T X - sum_k N_k mu_k mu_k^T) / N + reg_covar * I, centred on the data mean."""
-    Xc = X - X.mean(axis=0)
-    offsets = resp.T @ Xc / nk[:, np.newaxis]
-    covariance = (Xc.T @ Xc - (nk * offsets.T) @ offsets) / nk.sum()
-    covariance = (covariance + covariance.T) / 2
-    covariance.flat[:: X.shape[1] + 1] += reg_covar
-    return covariance
-
-
-def _covariances_diag(X, resp, nk, reg_covar):
-    """sigma_kd^2 = sum_n r_nk x_nd^2 / N_k - mu_kd^2 + reg_covar, centred on the data mean."""
-    Xc = X - X.mean(axis=0)
-    offsets = resp.T @ Xc / nk[:, np.newaxis]
-    return resp.T @ (Xc * Xc) / nk[:, np.newaxis] - offsets**2 + reg_covar
-
-
-_SAMPLE_COVARIANCES = {"full": _covariances_full, "tied": _covariance_tied,
-                       "diag": _covariances_diag, "spherical": _covariances_diag}
 
 
 # ------------------------------------------------------------------ mclust's models
@@ -269,8 +282,8 @@ def _vee(S, nk, previous):
 
 
 def _eve(S, nk, previous):
-    """D by Browne & McNicholas' MM steps, then A_k = diag(D^T W_k D) normalised to det 1 and
-    lambda = sum_k |diag(D^T W_k D)|^(1/D) / N, alternately."""
+    """D by plane rotations (:func:`_common_orientation`), then A_k = diag(D^T W_k D)
+    normalised to det 1 and lambda = sum_k |diag(D^T W_k D)|^(1/D) / N, alternately."""
 
     def equal_volume(variances):
         volumes = _geometric_mean(variances)
@@ -280,8 +293,8 @@ def _eve(S, nk, previous):
 
 
 def _vve(S, nk, previous):
-    """D by Browne & McNicholas' MM steps, then lambda_k A_k = diag(D^T W_k D) / N_k,
-    alternately."""
+    """D by plane rotations (:func:`_common_orientation`), then
+    lambda_k A_k = diag(D^T W_k D) / N_k, alternately."""
     return _common_orientation(S, nk, previous, lambda variances: variances / nk[:, np.newaxis])
 
 
@@ -319,8 +332,8 @@ MODEL_M_STEPS = {
     "VVI": ("diag", _unconstrained),  # lambda_k A_k
     "EEE": ("tied", _unconstrained),  # lambda D A D^T
     "VEE": ("full", _vee),            # lambda_k D A D^T        (iterative)
-    "EVE": ("full", _eve),            # lambda D A_k D^T        (iterative, MM)
-    "VVE": ("full", _vve),            # lambda_k D A_k D^T      (iterative, MM)
+    "EVE": ("full", _eve),            # lambda D A_k D^T        (iterative)
+    "VVE": ("full", _vve),            # lambda_k D A_k D^T      (iterative)
     "EEV": ("full", _eev),            # lambda D_k A D_k^T
     "VEV": ("full", _vev),            # lambda_k D_k A D_k^T    (iterative)
     "EVV": ("full", _evv),            # lambda D_k A_k D_k^T
@@ -347,35 +360,28 @@ def _variable_volumes_equal_shape(values, nk, shape=None):
 
 
 def _common_orientation(S, nk, previous, variances_given):
-    """Sigma_k = D diag(v_k) D^T with one orientation D: Browne & McNicholas' (2014) two MM
-    steps for D given v (each minimises a majoriser of sum_k tr(W_k D diag(1 / v_k) D^T) over
-    orthogonal D by one SVD), then v = ``variances_given(diag(D^T W_k D))`` (K, D), alternately."""
+    """Sigma_k = D diag(v_k) D^T with one orientation D: a sweep of plane rotations of D (each
+    the exact minimiser of sum_k tr(W_k D diag(1 / v_k) D^T) over the rotation angle in its
+    plane, :func:`gmmlab.model.kernels.rotation_sweep`), then
+    v = ``variances_given(diag(D^T W_k D))`` (K, D), alternately. Each rotation and each v step
+    lowers the objective; the rotations' angles do not depend on the scale of W, so badly
+    scaled data (variances 1e-3 .. 1e6) converge as fast as standardized ones (Browne &
+    McNicholas' MM steps, which move D by gradient steps sized by the largest eigenvalue of
+    W_k, took thousands of iterations there). Cold start: D the
+    eigenvectors of W = sum_k W_k (the answer at K = 1)."""
     W = nk[:, np.newaxis, np.newaxis] * S
-    K, D = len(nk), S.shape[-1]
-    largest = np.linalg.eigvalsh(W)[:, -1]
-    shifted = W - largest[:, np.newaxis, np.newaxis] * np.eye(D)
 
     def update(state):
         orientation, variances = state
-        inverse = 1 / variances
-        # MM 1: W_k - omega_k I <= 0, so the objective is concave in D: step along its gradient.
-        P, _, Rt = np.linalg.svd(np.einsum("kj,dj,kde->je", inverse, orientation, shifted))
-        orientation = Rt.T @ P.T
-        # MM 2: the same with diag(1 / v_k) - max(1 / v_k) I <= 0 on the other side.
-        P, _, Rt = np.linalg.svd(np.einsum("kde,ej,kj->dj", W, orientation,
-                                           inverse - inverse.max(axis=1, keepdims=True)))
-        orientation = P @ Rt
+        orientation = kernels.rotation_sweep(orientation, W, 1 / variances)
         projected = np.einsum("dj,kde,ej->kj", orientation, W, orientation)
         variances = variances_given(projected)
         objective = nk @ np.log(variances).sum(axis=1) + (projected / variances).sum()
         return (orientation, variances), objective
 
-    if previous is None:
-        start = np.eye(D), np.ones((K, D))
-    else:
-        orientation = np.linalg.eigh(previous[0])[1]
-        start = orientation, np.einsum("dj,kde,ej->kj", orientation, previous, orientation)
-    orientation, variances = _iterate(update, start)
+    orientation = np.linalg.eigh(W.sum(axis=0) if previous is None else previous[0])[1]
+    projected = np.einsum("dj,kde,ej->kj", orientation, W, orientation)
+    orientation, variances = _iterate(update, (orientation, variances_given(projected)))
     return _compose(orientation, variances)
 
 
@@ -515,6 +521,41 @@ def estimate_log_gaussian_prob(X, means, precisions_chol, covariance_type):
     log_prob *= -0.5
     log_prob += log_det_cholesky(precisions_chol, covariance_type, D) - 0.5 * D * np.log(2 * np.pi)
     return log_prob
+
+
+def e_step_statistics(X, weights, means, precisions_chol, covariance_type, centre=None):
+    """The compiled E-step (:func:`gmmlab.model.kernels.e_step`): log p(x_n) (N,), the
+    responsibilities (N, K) and, when ``centre`` (D,) is given, the sufficient statistics about
+    it as :func:`sufficient_statistics` returns them (else None), in one pass over X.
+
+    log p(x_n) = log sum_k pi_k N(x_n | mu_k, Sigma_k), the densities from the precisions'
+    Cholesky factors U_k: log N = log det U_k - D/2 log 2 pi - 1/2 ||(x_n - mu_k)^T U_k||^2."""
+    N, D = X.shape
+    K = len(means)
+    form = storage(covariance_type)
+    factors, scales = np.empty((0, D, D)), np.empty((0, D))
+    if form == "full":
+        factors = precisions_chol
+    elif form == "tied":
+        factors = precisions_chol[np.newaxis]
+    else:
+        scales = (precisions_chol if form == "diag"
+                  else np.repeat(precisions_chol, D).reshape(K, D))
+    with np.errstate(divide="ignore"):  # a zero weight (weights_init) has log -inf
+        constants = (np.log(weights) + log_det_cholesky(precisions_chol, covariance_type, D)
+                     - 0.5 * D * np.log(2 * np.pi))
+    kind = 0 if centre is None else kernels.SECOND_MOMENTS[form]
+    log_norm, resp, counts, first = np.empty(N), np.empty((N, K)), np.empty(K), np.empty((K, D))
+    second_full = np.empty(((K if kind == 2 else 1 if kind == 3 else 0), D, D))
+    second_diag = np.empty((K if kind == 1 else 0, D))
+    kernels.e_step(np.ascontiguousarray(X), np.ascontiguousarray(means),
+                   np.ascontiguousarray(factors), np.ascontiguousarray(scales), constants, kind,
+                   log_norm, resp, counts, first, second_full, second_diag,
+                   np.zeros(D) if centre is None else centre)
+    if centre is None:
+        return log_norm, resp, None
+    second = second_diag if kind == 1 else second_full if kind == 2 else second_full[0]
+    return log_norm, resp, (counts, first, second)
 
 
 def _mahalanobis_full(X, means, precisions_chol):

@@ -257,9 +257,38 @@ def best_fit(X, model, n_components, settings=DEFAULT_SEARCH, *, seed=0, resolut
     criteria = metrics.information_criteria(X, estimator.weights_, estimator.means_,
                                             covariances, covariance_type)
     return row | {key: criteria[key] for key in ("loglik",) + CRITERIA} | {
-        "status": status, "reason": best["reason"], "start": best["start"],
+        "status": status, "reason": kept_reason(candidates, index), "start": best["start"],
         "converged": bool(estimator.converged_), "n_iter": int(estimator.n_iter_),
         "seconds": time.perf_counter() - started}, estimator
+
+
+def kept_reason(candidates, index):
+    """The ``reason`` of a cell that keeps ``candidates[index]``: the kept fit's own (None for
+    a sound fit), or, when a degenerate fit reached a higher log-likelihood and was set aside,
+    a sentence saying so with the highest one's log-likelihood, start and degeneracy.
+
+    Parameters
+    ----------
+    candidates : list of dict
+        The cell's fits (``loglik``, ``degenerate``, ``start``, ``reason``), as
+        :func:`fit_starts` returns them.
+    index : int
+        The fit kept (:func:`choose_fit`).
+
+    Returns
+    -------
+    str or None
+    """
+    kept = candidates[index]
+    if kept["degenerate"]:
+        return kept["reason"]
+    higher = [c for c in candidates if c["degenerate"] and c["loglik"] > kept["loglik"]]
+    if not higher:
+        return kept["reason"]
+    top = max(higher, key=lambda c: c["loglik"])
+    return (f"a higher optimum, log-likelihood {top['loglik']:.2f} against the kept "
+            f"{kept['loglik']:.2f} (from the {top['start']} start), set aside as degenerate: "
+            f"{top['reason']}")
 
 
 def fit_cell(X, model, n_components, settings=DEFAULT_SEARCH, **options):

@@ -109,7 +109,7 @@ class SelectionResult:
         lines.append(f"\n{self.criterion.upper()} per model and K "
                      "(deg. = degenerate, fail = failed: never chosen):")
         lines.append(self.marked_table().to_string())
-        reasons = self.table[self.table["status"] != "ok"]
+        reasons = self.table[(self.table["status"] != "ok") | self.table["reason"].notna()]
         if len(reasons):
             lines.append("\nWhy:")
             lines += [f"  {row.model},{row.n_components}: {row.reason}"
