@@ -10,8 +10,10 @@ how to resume. No traceback reaches the user.
 import datetime
 import errno
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -33,6 +35,55 @@ INTERRUPTED = ("interrupted (Ctrl-C); nothing partial was written. Finished runs
                "run the same command again to resume.")
 
 
+# What a user's code (a plug-in backend or data set) may raise that gmmlab records as that job's
+# failure: any exception, SystemExit, and a KeyboardInterrupt of its own (see pass_interrupt).
+PLUGIN_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
+
+
+def pass_interrupt(error):
+    """Re-raise ``error`` when it is a real interrupt of this process (see
+    :func:`interrupt_received`); return otherwise, for the caller to record the failure."""
+    if isinstance(error, KeyboardInterrupt) and interrupt_received():
+        raise error
+
+
+def plugin_failure_message(error):
+    """What a failed user's code did: ``TypeError: ...``, or for SystemExit and an own
+    KeyboardInterrupt, where it was raised (file, line, function) and what it did."""
+    if not isinstance(error, SystemExit | KeyboardInterrupt):
+        return f"{type(error).__name__}: {error}"
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    did = (f"called sys.exit({error.code!r})" if isinstance(error, SystemExit)
+           else "raised KeyboardInterrupt, though gmmlab was not interrupted")
+    return f"code in {where.filename} (line {where.lineno}, {where.name}) {did}"
+
+
+def watch_interrupts():
+    """Record a real interrupt of this process (SIGINT, Ctrl-C) before raising
+    KeyboardInterrupt as Python does, so that :func:`interrupt_received` can tell it from a
+    KeyboardInterrupt a plug-in raises itself. Only from the main thread (signal handlers
+    live there); a no-op elsewhere. The commands call it at their start."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not _on_interrupt:
+        signal.signal(signal.SIGINT, _on_interrupt)
+    watch_interrupts.active = True
+
+
+def interrupt_received():
+    """True when this process got SIGINT since :func:`watch_interrupts`, or when nothing
+    watches (then every KeyboardInterrupt counts as real)."""
+    return _on_interrupt.received or not getattr(watch_interrupts, "active", False)
+
+
+def _on_interrupt(signum, frame):
+    _on_interrupt.received = True
+    raise KeyboardInterrupt
+
+
+_on_interrupt.received = False
+
+
 def describe(error):
     """One paragraph for a known error: for an OSError, the path and what was expected."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
@@ -49,6 +100,7 @@ def run_command(name, function, *args, known=()):
     """Call ``function(*args)`` as console command ``name``; turn every exception into a
     message and an exit status. ``known``: more exception classes whose message is the
     explanation (e.g. Hydra's configuration errors)."""
+    watch_interrupts()
     try:
         return function(*args)
     except KeyboardInterrupt:
