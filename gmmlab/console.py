@@ -4,7 +4,8 @@
 A known error (bad input: a file, a column, a key, a value) prints one paragraph naming the
 culprit and what is expected, and exits with 1. An unexpected one prints a short message and
 the file where the full traceback was written, and exits with 1. Ctrl-C stops with 1 and says
-how to resume. No traceback reaches the user.
+what is left (for ``gmmlab``, how to resume); SIGTERM stops with 143 and ends the command's
+workers. No traceback reaches the user.
 """
 
 import datetime
@@ -33,6 +34,14 @@ EXPECTED = {
 }
 INTERRUPTED = ("interrupted (Ctrl-C); nothing partial was written. Finished runs are kept: "
                "run the same command again to resume.")
+# Exit status after SIGTERM, as a shell reports a process ended by it (128 + 15).
+TERMINATED_STATUS = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread by the commands' handler, so that joblib
+    ends its workers (it aborts on any exception) and nothing partial is written; no
+    ``except Exception`` of a plug-in or a job catches it."""
 
 
 # What a user's code (a plug-in backend or data set) may raise that gmmlab records as that job's
@@ -76,6 +85,11 @@ def interrupt_received():
     return _on_interrupt.received or not getattr(watch_interrupts, "active", False)
 
 
+def _on_terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process as usual
+    raise Terminated
+
+
 def _on_interrupt(signum, frame):
     _on_interrupt.received = True
     raise KeyboardInterrupt
@@ -96,15 +110,22 @@ def describe(error):
     return text
 
 
-def run_command(name, function, *args, known=()):
+def run_command(name, function, *args, known=(), interrupted=INTERRUPTED):
     """Call ``function(*args)`` as console command ``name``; turn every exception into a
     message and an exit status. ``known``: more exception classes whose message is the
-    explanation (e.g. Hydra's configuration errors)."""
+    explanation (e.g. Hydra's configuration errors). ``interrupted``: what Ctrl-C leaves
+    behind, true for this command (exit status 1). SIGTERM ends the command at once, its
+    joblib workers with it (exit status 143)."""
     watch_interrupts()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_terminate)
     try:
         return function(*args)
     except KeyboardInterrupt:
-        sys.exit(f"{name}: {INTERRUPTED}")  # exit status 1
+        sys.exit(f"{name}: {interrupted}")  # exit status 1
+    except Terminated:
+        print(f"{name}: terminated (SIGTERM).", file=sys.stderr)
+        sys.exit(TERMINATED_STATUS)
     except (*KNOWN, *known) as error:
         sys.exit(f"{name}: {describe(error)}")
     except Exception as error:  # noqa: BLE001 - the user gets a message, the file the rest

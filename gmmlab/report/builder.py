@@ -171,6 +171,8 @@ class Report:
             if file in self.names:
                 raise ValueError(f"two figures of one report are named {name!r}")
             refuse_foreign(self.folder / file, self.own)
+            self.own.add(file)  # listed before it is written: an interrupted report's too
+            write_manifest(self.folder, self.own)
             fig.savefig(self.folder / file, dpi=90, bbox_inches="tight",
                         metadata={"Software": None})
         finally:
@@ -741,6 +743,13 @@ def report_files(output_dir):
     return set()
 
 
+def write_manifest(output_dir, files):
+    """List ``files`` as the report's own in ``output_dir/.gmmlab-report.json`` (atomically)."""
+    temporary = Path(output_dir) / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps({"files": sorted(files)}, indent=1) + "\n")
+    temporary.replace(Path(output_dir) / MANIFEST)
+
+
 def refuse_foreign(path, own):
     """Raise FileExistsError when ``path`` exists and is not one of the report's ``own``
     files: gmmlab never overwrites a file it did not write."""
@@ -802,7 +811,7 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
     (output_dir / "report.md").write_text(markdown)
     (output_dir / "report.html").write_text(page)
     written = {*PAGES, *report.names}
-    (output_dir / MANIFEST).write_text(json.dumps({"files": sorted(written)}, indent=1) + "\n")
+    write_manifest(output_dir, written)
     for old in own - written:
         (output_dir / old).unlink(missing_ok=True)
     return output_dir / "report.html"
@@ -811,7 +820,10 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
 def main(argv=None):
     """Console entry point ``gmmlab-report`` (errors explained by gmmlab.console)."""
     matplotlib.use("Agg")  # the report's figures go to files; no screen is assumed
-    run_command("gmmlab-report", report_command, argv)
+    run_command("gmmlab-report", report_command, argv,
+                interrupted="interrupted (Ctrl-C); report.md and report.html are as they were; "
+                            f"the figures drawn so far are listed in the folder's {MANIFEST} "
+                            "and replaced by the next report.")
 
 
 def report_command(argv=None):

@@ -353,7 +353,9 @@ def main(argv=None):
         print(f"{len(table)} runs ({counts(table)}) -> "
               f"{Path(args.sweep_dir) / 'results.csv'} and results.parquet")
 
-    run_command("gmmlab-collect", collect_command)
+    run_command("gmmlab-collect", collect_command,
+                interrupted="interrupted (Ctrl-C); results.csv and results.parquet are as they "
+                            "were (each is written whole or not at all).")
 
 
 if __name__ == "__main__":
