@@ -63,18 +63,29 @@ def load_table(source):
 
     Raises ValueError naming the file when it does not parse as a table, has no rows, or lacks
     a column a record has (:data:`REQUIRED_COLUMNS`) or holds a non-integer K or seed."""
-    source = Path(source)
-    if source.is_dir():
-        table = readable_results(source)
-    elif source.suffix in (".parquet", ".csv"):
-        table = read_table(source)
-    else:
-        raise ValueError(f"{source} is neither a sweep directory nor a .csv/.parquet table.")
+    source = check_source(source)
+    table = readable_results(source) if source.is_dir() else read_table(source)
     check_table(table, source)
     for column, fallback in (("variant", "backend"), ("data_setting", "dataset")):
         if column not in table:
             table[column] = table[fallback]
     return analysis.with_icl_forms(table), source if source.is_dir() else source.parent
+
+
+def check_source(source):
+    """``source`` as a Path when it is a sweep directory or a .csv/.parquet file; else
+    ValueError naming it."""
+    source = Path(source)
+    if not (source.is_dir() or source.suffix in (".parquet", ".csv") and source.is_file()):
+        raise ValueError(f"{source} is neither a sweep directory nor a .csv/.parquet table.")
+    return source
+
+
+def default_output(source):
+    """Where a report goes without -o: SOURCE/report for a sweep directory, the table's
+    folder's report/ for a table."""
+    source = Path(source)
+    return source / "report" if source.is_dir() else source.parent / "report"
 
 
 def read_table(path):
@@ -776,6 +787,7 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
     ``output_dir``, and the manifest of these files (``.gmmlab-report.json``). Files an
     earlier report wrote there (its manifest) and this one does not are removed; any other
     file is left alone, and a foreign file in the way of one to write stops the report."""
+    check_source(source)  # before the output folder is made
     output_dir = Path(output_dir)
     own = prepare_output(output_dir)
     table, base = load_table(source)
@@ -829,10 +841,11 @@ def main(argv=None):
 def report_command(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", help="a sweep directory, or its results.csv / .parquet")
-    parser.add_argument("-o", "--output", help="report folder (default: SOURCE/report)")
+    parser.add_argument("-o", "--output", help="report folder (default: SOURCE/report, or for "
+                                               "a table report/ beside it)")
     parser.add_argument("--title", default="gmmlab report")
     args = parser.parse_args(argv)
-    output = args.output or str(Path(args.source) / "report")
+    output = args.output or str(default_output(args.source))
     command = shlex.join(["gmmlab-report", *(sys.argv[1:] if argv is None else argv)])
     path = build_report(args.source, output, args.title, command)
     print(f"[gmmlab] report: {path} (and report.md beside it)")
