@@ -94,7 +94,7 @@ def test_a_failing_function_is_reported_with_its_k(faithful):
 
 
 @pytest.mark.mclust
-def test_the_mclust_backend_passes_the_contract(faithful, mclust):
+def test_the_mclust_backend_passes_the_contract(faithful):
     results = check_backend(backends.resolve("mclust"), faithful, n_components=(1, 2, 3),
                             covariance_types=("full", "EEE"))
     assert [len(r.weights) for r in results] == [1, 2, 3] * 2

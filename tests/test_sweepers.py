@@ -11,6 +11,8 @@ import pytest
 import yaml
 from support import PLUGINS, gmmlab
 
+pytestmark = pytest.mark.e2e
+
 needs_optuna = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
     reason="needs the optional extra optuna (hydra-optuna-sweeper)")
