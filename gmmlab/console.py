@@ -4,14 +4,17 @@
 A known error (bad input: a file, a column, a key, a value) prints one paragraph naming the
 culprit and what is expected, and exits with 1. An unexpected one prints a short message and
 the file where the full traceback was written, and exits with 1. Ctrl-C stops with 1 and says
-how to resume. No traceback reaches the user.
+what is left (for ``gmmlab``, how to resume); SIGTERM stops with 143 and ends the command's
+workers. No traceback reaches the user.
 """
 
 import datetime
 import errno
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -31,6 +34,68 @@ EXPECTED = {
 }
 INTERRUPTED = ("interrupted (Ctrl-C); nothing partial was written. Finished runs are kept: "
                "run the same command again to resume.")
+# Exit status after SIGTERM, as a shell reports a process ended by it (128 + 15).
+TERMINATED_STATUS = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread by the commands' handler, so that joblib
+    ends its workers (it aborts on any exception) and nothing partial is written; no
+    ``except Exception`` of a plug-in or a job catches it."""
+
+
+# What a user's code (a plug-in backend or data set) may raise that gmmlab records as that job's
+# failure: any exception, SystemExit, and a KeyboardInterrupt of its own (see pass_interrupt).
+PLUGIN_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
+
+
+def pass_interrupt(error):
+    """Re-raise ``error`` when it is a real interrupt of this process (see
+    :func:`interrupt_received`); return otherwise, for the caller to record the failure."""
+    if isinstance(error, KeyboardInterrupt) and interrupt_received():
+        raise error
+
+
+def plugin_failure_message(error):
+    """What a failed user's code did: ``TypeError: ...``, or for SystemExit and an own
+    KeyboardInterrupt, where it was raised (file, line, function) and what it did."""
+    if not isinstance(error, SystemExit | KeyboardInterrupt):
+        return f"{type(error).__name__}: {error}"
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    did = (f"called sys.exit({error.code!r})" if isinstance(error, SystemExit)
+           else "raised KeyboardInterrupt, though gmmlab was not interrupted")
+    return f"code in {where.filename} (line {where.lineno}, {where.name}) {did}"
+
+
+def watch_interrupts():
+    """Record a real interrupt of this process (SIGINT, Ctrl-C) before raising
+    KeyboardInterrupt as Python does, so that :func:`interrupt_received` can tell it from a
+    KeyboardInterrupt a plug-in raises itself. Only from the main thread (signal handlers
+    live there); a no-op elsewhere. The commands call it at their start."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not _on_interrupt:
+        signal.signal(signal.SIGINT, _on_interrupt)
+    watch_interrupts.active = True
+
+
+def interrupt_received():
+    """True when this process got SIGINT since :func:`watch_interrupts`, or when nothing
+    watches (then every KeyboardInterrupt counts as real)."""
+    return _on_interrupt.received or not getattr(watch_interrupts, "active", False)
+
+
+def _on_terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process as usual
+    raise Terminated
+
+
+def _on_interrupt(signum, frame):
+    _on_interrupt.received = True
+    raise KeyboardInterrupt
+
+
+_on_interrupt.received = False
 
 
 def describe(error):
@@ -45,14 +110,22 @@ def describe(error):
     return text
 
 
-def run_command(name, function, *args, known=()):
+def run_command(name, function, *args, known=(), interrupted=INTERRUPTED):
     """Call ``function(*args)`` as console command ``name``; turn every exception into a
     message and an exit status. ``known``: more exception classes whose message is the
-    explanation (e.g. Hydra's configuration errors)."""
+    explanation (e.g. Hydra's configuration errors). ``interrupted``: what Ctrl-C leaves
+    behind, true for this command (exit status 1). SIGTERM ends the command at once, its
+    joblib workers with it (exit status 143)."""
+    watch_interrupts()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_terminate)
     try:
         return function(*args)
     except KeyboardInterrupt:
-        sys.exit(f"{name}: {INTERRUPTED}")  # exit status 1
+        sys.exit(f"{name}: {interrupted}")  # exit status 1
+    except Terminated:
+        print(f"{name}: terminated (SIGTERM).", file=sys.stderr)
+        sys.exit(TERMINATED_STATUS)
     except (*KNOWN, *known) as error:
         sys.exit(f"{name}: {describe(error)}")
     except Exception as error:  # noqa: BLE001 - the user gets a message, the file the rest

@@ -75,8 +75,15 @@ def ancestor_sample(weights, means, covariances, n_samples, seed):
     return means[z] + np.einsum("nde,ne->nd", factors[z], noise), z
 
 
-def check_mixture(weights, means, covariances):
-    """Validate and return (weights (K,), means (K, D), covariances (K, D, D)) as float arrays."""
+def check_mixture(weights, means, covariances, atol=1e-10):
+    """Validate and return (weights (K,), means (K, D), covariances (K, D, D)) as float arrays.
+
+    The rule for a mixture's parameters, for a data set's truth and a backend's result alike
+    (:func:`gmmlab.backends.check_result`): every entry finite; weights pi_k >= 0 with
+    |sum_k pi_k - 1| <= ``atol`` (then divided by their sum); covariances of shape (K, D, D),
+    symmetric (max |Sigma - Sigma^T| <= 1e-8 max |Sigma|) and positive definite (smallest
+    eigenvalue > 0). Raises ValueError naming the first entry that breaks it.
+    """
     weights = np.asarray(weights, dtype=float)
     means = np.asarray(means, dtype=float)
     covariances = np.asarray(covariances, dtype=float)
@@ -92,10 +99,16 @@ def check_mixture(weights, means, covariances):
     D = means.shape[1]
     if covariances.shape != (K, D, D):
         raise ValueError(f"covariances must have shape {(K, D, D)}, got {covariances.shape}.")
-    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-10):
-        raise ValueError(f"weights must be non-negative and sum to 1, got {weights.tolist()}.")
+    for what, values in (("weights", weights), ("means", means), ("covariances", covariances)):
+        if not np.all(np.isfinite(values)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+            raise ValueError(f"{what} must be finite, got {values[bad]} at index "
+                             f"{bad[0] if len(bad) == 1 else bad}.")
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=atol):
+        raise ValueError(f"weights must be non-negative and sum to 1 (within {atol:g}), got "
+                         f"{weights.tolist()} (sum {weights.sum():.10g}).")
     for k, covariance in enumerate(covariances):
-        if not np.allclose(covariance, covariance.T):
+        if np.abs(covariance - covariance.T).max() > 1e-8 * np.abs(covariance).max():
             raise ValueError(f"covariance {k} is not symmetric: {covariance.tolist()}.")
         smallest = np.linalg.eigvalsh(covariance)[0]
         if smallest <= 0:
@@ -408,8 +421,9 @@ def check_text_file(path, what):
 
 
 def _csv_header(path):
-    """The column names of a CSV's header row; an empty file or repeated names are errors."""
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+    """The column names of a CSV's header row (a UTF-8 byte-order mark, as Excel writes, is
+    not part of the first name); an empty file or repeated names are errors."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
         line = handle.readline()
     names = next(csv.reader([line], skipinitialspace=True), [])
     if not line.strip():
@@ -440,7 +454,8 @@ def _first_bad_cell(path, columns, chunk_rows=200_000):
     column, data row and line); the file is read as text in chunks."""
     offset = 0
     for chunk in pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False,
-                             skipinitialspace=True, chunksize=chunk_rows):
+                             skipinitialspace=True, chunksize=chunk_rows,
+                             encoding="utf-8-sig"):
         for column in columns:
             text = chunk[column].str.strip()
             missing = text.isin(MISSING_VALUES).to_numpy()

@@ -10,7 +10,11 @@ A package adds a backend or a data set without changes to gmmlab, in its ``pypro
     my_data = "mypkg.data:load_mine"
 """
 
+import hashlib
+import inspect
+from functools import cache
 from importlib import import_module, metadata
+from pathlib import Path
 
 # The registry name of a user's function, given by its target: backend=custom
 # backend.target=module:function (and dataset=custom).
@@ -34,9 +38,12 @@ def import_target(target, what):
         raise PluginError(f"{what} target {target!r} is not of the form module:function.")
     try:
         module = import_module(module_name)
-    except ImportError as error:
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - whatever its import raises
+        cause = (f"its import called sys.exit({error.code!r})" if isinstance(error, SystemExit)
+                 else f"{type(error).__name__}: {error}" if not isinstance(error, ImportError)
+                 else str(error))
         raise PluginError(f"{what} target {target!r}: cannot import module {module_name!r} "
-                          f"({error}).") from None
+                          f"({cause}).") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise PluginError(f"{what} target {target!r}: module {module_name!r} has no function "
@@ -60,3 +67,27 @@ def find(name, target, *, kind, key, built_in, group, available):
         if found is None:
             raise PluginError(f"unknown {kind} {name!r}; available: {available()}.")
     return import_target(found, kind) if isinstance(found, str) else found
+
+
+def code_fingerprint(function):
+    """What a plug-in's code is, for resume to notice an edit: ``{"function": "module:name",
+    "source": sha256 of its module's source file, "distribution": "name version"}`` (the
+    installed distribution that ships the module, when there is one). Code the module imports
+    from elsewhere is not included; a function without a source file is named only."""
+    module = inspect.getmodule(function)
+    found = {"function": f"{function.__module__}:{getattr(function, '__qualname__', '?')}"}
+    try:
+        source = inspect.getsourcefile(module) if module is not None else None
+    except TypeError:  # a built-in module
+        source = None
+    if source:
+        found["source"] = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    top = function.__module__.split(".")[0]
+    for distribution in _distributions().get(top, [])[:1]:
+        found["distribution"] = f"{distribution} {metadata.version(distribution)}"
+    return found
+
+
+@cache
+def _distributions():
+    return metadata.packages_distributions()

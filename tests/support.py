@@ -4,6 +4,7 @@ mclust through rpy2, and the scripts of experiments/."""
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,6 +153,18 @@ def r_session():
     except ImportError:
         return None
     return robjects, converter
+
+
+def study_names():
+    """The studies of experiments/ whose Hydra plug-ins are installed: a study run by an
+    optional sweeper (``hydra/sweeper: optuna``, the extra optuna) only with that sweeper."""
+    names = []
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        sweeper = re.search(r"override /hydra/sweeper: (\w+)", path.read_text())
+        if sweeper is None or importlib.util.find_spec(
+                f"hydra_plugins.hydra_{sweeper.group(1)}_sweeper") is not None:
+            names.append(path.stem)
+    return names
 
 
 def r_call(code, *args):

@@ -1,5 +1,6 @@
 """The from-scratch EM estimator against scikit-learn, closed forms and its own invariants."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -213,15 +214,27 @@ def test_fewer_samples_than_components():
         EMGaussianMixture(5).fit(np.arange(6.0).reshape(3, 2))
 
 
+PARAMETER = "The '{}' parameter of EMGaussianMixture must be "
+
+
 @pytest.mark.parametrize("params, message", [
-    (dict(n_components=0), "n_components must be an integer >= 1, got 0"),
-    (dict(covariance_type="ful"), r"covariance_type must be one of \['full', 'tied'"),
-    (dict(tol=-1), "tol must be a number >= 0"),
-    (dict(reg_covar=-1e-6), "reg_covar must be a number >= 0"),
-    (dict(max_iter=2.5), "max_iter must be an integer"),
-    (dict(n_init=0), "n_init must be an integer >= 1"),
-    (dict(init_params="kmean"), "init_params must be one of"),
-    (dict(singular="ignore"), r"singular must be one of \['error', 'stop', 'reset'\]"),
+    (dict(n_components=0), PARAMETER.format("n_components") + r"an int in the range \[1, inf\)\. "
+                                                             "Got 0 instead"),
+    (dict(n_components=2.0), PARAMETER.format("n_components") + "an int"),
+    (dict(covariance_type="ful"), PARAMETER.format("covariance_type") + "a str among"),
+    (dict(tol=-1), PARAMETER.format("tol") + r"a float in the range \[0.0, inf\)\. Got -1"),
+    (dict(tol=np.nan), PARAMETER.format("tol") + r"a float in the range \[0.0, inf\)\. Got nan"),
+    (dict(reg_covar=-1e-6), PARAMETER.format("reg_covar") + r"a float in the range \[0.0, inf\)"),
+    (dict(reg_covar=np.nan), PARAMETER.format("reg_covar") + r"a float .* Got nan instead"),
+    (dict(reg_covar=np.inf), PARAMETER.format("reg_covar") + r"a float .* Got inf instead"),
+    (dict(singular_tol=np.nan), PARAMETER.format("singular_tol") + r"a float .* Got nan"),
+    (dict(max_iter=2.5), PARAMETER.format("max_iter") + "an int"),
+    (dict(n_init=0), PARAMETER.format("n_init") + "an int in the range"),
+    (dict(init_params="kmean"), PARAMETER.format("init_params") + "a str among"),
+    (dict(singular="ignore"), PARAMETER.format("singular") + "a str among"),
+    (dict(verbose_interval=0), PARAMETER.format("verbose_interval") + "an int in the range"),
+    (dict(random_state="0"), PARAMETER.format("random_state") + "an int"),
+    (dict(warm_start="yes"), PARAMETER.format("warm_start") + "an instance of 'bool'"),
     (dict(weights_init=[0.5, 0.5]), r"weights_init must have shape \(3,\), got \(2,\)"),
     (dict(weights_init=[0.5, 0.5, 0.5]), "weights_init must be non-negative and sum to 1"),
     (dict(means_init=np.zeros((3, 3))), r"means_init must have shape \(3, 2\), got \(3, 3\)"),
@@ -233,6 +246,26 @@ def test_bad_parameters_are_named(params, message):
     X = load_dataset("tutorial_2d").X
     with pytest.raises(ValueError, match=message):
         EMGaussianMixture(**{"n_components": 3, **params}).fit(X)
+
+
+def test_the_constructor_takes_every_parameter_of_scikit_learns():
+    from sklearn.mixture import GaussianMixture
+
+    theirs = inspect.signature(GaussianMixture).parameters
+    ours = inspect.signature(EMGaussianMixture).parameters
+    assert list(theirs) == list(ours)[:len(theirs)]
+    assert {name: p.default for name, p in theirs.items()} == {
+        name: ours[name].default for name in theirs}
+    assert set(EMGaussianMixture._parameter_constraints) == set(ours)
+
+
+def test_verbose_prints_every_verbose_interval_iterations(capsys):
+    X = load_dataset("faithful").X
+    with pytest.warns(ConvergenceWarning):  # tol=0: it runs all 12 iterations
+        EMGaussianMixture(2, tol=0, max_iter=12, verbose=1, verbose_interval=5,
+                          random_state=0).fit(X)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "iteration" in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["iteration 5", "iteration 10"]
 
 
 # ------------------------------------------------------------- the rest of the API

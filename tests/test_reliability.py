@@ -8,15 +8,21 @@ about as much as its slowest commands.
 
 import json
 import os
+import re
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from support import (
+    PLUGINS,
     SLOW,
     alive,
     descendants,
@@ -28,7 +34,9 @@ from support import (
     wait_for,
 )
 
-from gmmlab.study.results import read_result
+from gmmlab.console import run_command
+from gmmlab.datasets import load_dataset
+from gmmlab.study.results import RUNS_FILE, read_result
 
 pytestmark = pytest.mark.e2e
 
@@ -94,8 +102,63 @@ def csv_sweep():
                      "good.csv": GOOD})
 
 
+# Plug-in backends returning what no mixture can be, exiting or interrupting (tests/plugins/
+# bad_backends.py), all in one sweep beside the good toy method: name -> expected message.
+BAD_BACKENDS = {
+    "weights_sum_3": "weights must be non-negative and sum to 1 (within 1e-08)",
+    "nan_weights": "weights must be finite, got nan at index 0",
+    "infinite_mean": "means must be finite, got inf at index (0, 0)",
+    "negative_covariances": "covariance 0 is not positive definite",
+    "asymmetric_covariances": "covariance 0 is not symmetric",
+    "wrong_shape_covariances": "the covariances have shape (2, 3); expected (2, 2, 2)",
+    "one_component_too_many": "the weights have shape (3,); expected (2,)",
+    "returns_a_list": "it returned list; expected a FitResult or a mapping",
+    "exits": "exits) called sys.exit(3)",
+    "interrupts": "raised KeyboardInterrupt, though gmmlab was not interrupted",
+}
+GOOD_BACKENDS = ("toy_methods:fit_cluster_moments", "bad_backends:zeroes_the_data")
+
+
+def bad_backends_sweep():
+    targets = ",".join([*(f"bad_backends:{name}" for name in BAD_BACKENDS), *GOOD_BACKENDS])
+    return Case(["-m", "dataset=faithful", "backend=custom", f"backend.target={targets}",
+                 "hydra.sweep.dir={tmp}/sweep"], 0,
+                f"collected {len(BAD_BACKENDS) + 2} runs ({len(BAD_BACKENDS)} failed, 2 ok)")
+
+
+RECORD_HEADER = "status,message,backend,dataset,n_components,seed\n"
+
+
+def scaled_faithful(factor):
+    """Old Faithful's CSV with every value times ``factor``."""
+    data = load_dataset("faithful").X * factor
+    return "eruptions,waiting\n" + "".join(f"{a:.17g},{b:.17g}\n" for a, b in data)
+
+
 CASES = {
     "bad-data-files-in-a-sweep": csv_sweep(),
+    "bad-backends-in-a-sweep": bad_backends_sweep(),
+    "a-data-set-that-exits-in-a-sweep": Case(
+        ["-m", "dataset=custom", "dataset.target=bad_backends:exiting_data",
+         "n_components=1,2", "hydra.sweep.dir={tmp}/sweep"], 1,
+        "gmmlab: every run of the sweep failed (2 runs)"),
+    "collect-fails-at-the-end-of-a-sweep": Case(
+        ["-m", "dataset=faithful", "n_components=1,2", "hydra.sweep.dir={tmp}/sweep"], 1,
+        "the sweep's runs are done, but collecting them failed: {tmp}/sweep/results.csv: it is "
+        "a folder; expected a file.", {"sweep/results.csv/keep": "x"}),
+    "csv-with-a-byte-order-mark": Case(
+        ["dataset=csv", "dataset.options.path={tmp}/data.csv", "dataset.options.columns=[a]",
+         "n_components=1", "hydra.run.dir={tmp}/run"], 0, "data             csv N=40 D=1",
+        {"data.csv": b"\xef\xbb\xbf" + GOOD.encode()}),
+    "estimator-tol-nan": Case(["backend.tol=nan", "hydra.run.dir={tmp}/run"], 1,
+                              "The 'tol' parameter of EMGaussianMixture must be a float in the "
+                              "range [0.0, inf). Got nan instead."),
+    "estimator-n-init-zero": Case(["backend.n_init=0", "hydra.run.dir={tmp}/run"], 1,
+                                  "The 'n_init' parameter of EMGaussianMixture must be an int "
+                                  "in the range [1, inf). Got 0 instead."),
+    "unknown-objective-column": Case(
+        ["-m", "n_components=1,2", "objective=bicc", "hydra.sweep.dir={tmp}/sweep"], 1,
+        "objective='bicc': the record has no such column; expected one of ["),
     # the gmmlab command, single runs: exit 1 and one paragraph naming the culprit
     "csv-without-path": Case(["dataset=csv", "hydra.run.dir={tmp}/run"], 1,
                              "dataset.options.path has no value; expected one"),
@@ -162,9 +225,44 @@ CASES = {
                                {"notes.txt": "x"}, "gmmlab-report"),
     "report-missing-source": Case(["{tmp}/nowhere"], 1, "nowhere is neither a sweep directory",
                                   command="gmmlab-report"),
-    "report-unexpected-error": Case(["{tmp}/table.csv"], 1, "gmmlab-report: unexpected error "
-                                    "KeyError: ",
-                                    {"table.csv": "a,b\n1,2\n"}, "gmmlab-report"),
+    "report-foreign-table": Case(["{tmp}/table.csv"], 1, "table.csv: no column ['status', "
+                                 "'message', 'backend', 'dataset', 'n_components', 'seed'] "
+                                 "(columns are ['a', 'b']); expected a results table",
+                                 {"table.csv": "a,b\n1,2\n"}, "gmmlab-report"),
+    "report-zero-rows": Case(["{tmp}/results.csv"], 1, "results.csv: the table has no rows; "
+                             "expected one row per run.", {"results.csv": RECORD_HEADER},
+                             "gmmlab-report"),
+    "report-k-not-a-number": Case(["{tmp}/results.csv"], 1, "results.csv: column "
+                                  "'n_components' holds 'two' in row 1; expected an integer.",
+                                  {"results.csv": RECORD_HEADER + "ok,,em,faithful,two,0\n"},
+                                  "gmmlab-report"),
+    "report-table-not-text": Case(["{tmp}/results.csv"], 1, "results.csv: not UTF-8 text (byte",
+                                  {"results.csv": b"status\n\xff\xfe\n"}, "gmmlab-report"),
+    "report-broken-parquet": Case(["{tmp}/results.parquet"], 1,
+                                  "results.parquet: not a readable table (",
+                                  {"results.parquet": "not parquet"}, "gmmlab-report"),
+    "report-foreign-page-in-the-way": Case(
+        ["{tmp}/results.csv", "-o", "{tmp}/out"], 1, "out/report.html: a file gmmlab-report "
+        "did not write is in the way (not listed in", {"out/report.html": "mine",
+                                                       "results.csv": RECORD_HEADER},
+        "gmmlab-report"),
+    # gmmlab-select: every argument checked before any fit
+    "select-output-folder-missing": Case(["faithful", "-o", "{tmp}/nowhere/table.csv"], 1,
+                                         "nowhere: it does not exist", command="gmmlab-select"),
+    "select-output-is-a-folder": Case(["faithful", "-o", "{tmp}"], 1, ": it is a folder; "
+                                      "expected a file.", command="gmmlab-select"),
+    "select-n-init-zero": Case(["faithful", "--n-init", "0"], 1, "The 'n_init' parameter of "
+                               "EMGaussianMixture must be an int in the range [1, inf). Got 0",
+                               command="gmmlab-select"),
+    "select-k-not-whole": Case(["faithful", "-k", "1.5"], 2, "expected a range like 1-9 or a "
+                               "list like 1,2,3, got '1.5'", command="gmmlab-select"),
+    "select-huge-values": Case(["{tmp}/huge.csv", "-k", "2-3", "--models", "EEE", "VVV"], 0,
+                               "EEE,3", {"huge.csv": scaled_faithful(1e200)},
+                               command="gmmlab-select"),
+    "select-tiny-values-default-floor": Case(
+        ["{tmp}/tiny.csv", "-k", "2"], 1, "reg_covar=1e-06 is far above the variance of the "
+        "data (their largest value is of order", {"tiny.csv": scaled_faithful(1e-200)},
+        command="gmmlab-select"),
 }
 
 
@@ -184,7 +282,9 @@ def run_case(name, case, folder):
             folder / path).write_text
         write(content)
     args = [a.replace("{tmp}", str(folder)) for a in case.args]
-    env = os.environ | {"GMMLAB_TRACEBACK_DIR": str(folder / "tracebacks")}
+    path = [str(PLUGINS), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])]
+    env = os.environ | {"GMMLAB_TRACEBACK_DIR": str(folder / "tracebacks"),
+                        "PYTHONPATH": os.pathsep.join(path)}
     return gmmlab(*args, cwd=folder, check=False, command=case.command, env=env)
 
 
@@ -203,7 +303,9 @@ def test_a_bad_input_gives_a_clear_message_and_no_traceback(outcomes, name):
     case, (done, folder) = CASES[name], outcomes[name]
     output = done.stdout + done.stderr
     assert done.returncode == case.status, output
-    assert case.expected in output, output
+    assert case.expected.replace("{tmp}", str(folder)) in output, output
+    assert "unexpected error" not in output
+    assert not list(folder.rglob("*.tmp")), output  # no temporary file left
     assert "Traceback" not in done.stderr
     if case.absent:
         assert case.absent not in output
@@ -212,17 +314,84 @@ def test_a_bad_input_gives_a_clear_message_and_no_traceback(outcomes, name):
             read_result(path.parent)
     if name in CONFIG_MISTAKES:
         assert not list(folder.rglob("result.json"))
-    if case.command == "gmmlab" and (folder / "run" / "result.json").exists():
+    if case.command == "gmmlab" and case.status and (folder / "run" / "result.json").exists():
         record = read_result(folder / "run")  # a run that got as far as its data: recorded
         assert record["status"] == "failed" and case.expected in record["message"]
     if name.startswith("collect-") and case.status == 0:
         table = pd.read_csv(folder / "sweep" / "results.csv")
         assert list(table["run_dir"]) == ["good"]
         assert "1 runs (1 ok, 1 unreadable)" in done.stdout
-    if name == "report-unexpected-error":
-        written = next((folder / "tracebacks").glob("gmmlab-report-traceback-*.txt"))
-        assert "Traceback (most recent call last)" in written.read_text()
-        assert f"The full traceback is in {written}" in done.stderr
+    if name == "report-foreign-page-in-the-way":
+        assert (folder / "out" / "report.html").read_text() == "mine"
+    if name == "collect-fails-at-the-end-of-a-sweep":
+        assert len(results(folder / "sweep")) == 2  # the runs are kept
+
+
+def test_an_unexpected_error_writes_its_traceback_to_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GMMLAB_TRACEBACK_DIR", str(tmp_path))
+
+    def broken():
+        return {}["missing"]
+
+    with pytest.raises(SystemExit) as exit:
+        run_command("gmmlab-report", broken)
+    written = next(tmp_path.glob("gmmlab-report-traceback-*.txt"))
+    assert "Traceback (most recent call last)" in written.read_text()
+    assert str(exit.value.code).startswith("gmmlab-report: unexpected error KeyError: ")
+    assert f"The full traceback is in {written}" in str(exit.value.code)
+
+
+# ------------------------------------------------------------------ plug-ins that misbehave
+
+
+def bad_backend_records(outcomes):
+    folder = outcomes["bad-backends-in-a-sweep"][1]
+    return {read_result(p.parent)["backend"]: read_result(p.parent)
+            for p in results(folder / "sweep")}
+
+
+@pytest.mark.parametrize("name", list(BAD_BACKENDS))
+def test_a_misbehaving_plug_in_is_its_runs_failed_record(outcomes, name):
+    record = bad_backend_records(outcomes)[f"bad_backends:{name}"]
+    assert record["status"] == "failed" and record.get("params") is None
+    assert BAD_BACKENDS[name] in record["message"], record["message"]
+    assert record.get("loglik") is None and record.get("bic") is None
+
+
+def test_metrics_use_the_data_as_loaded_when_a_plug_in_zeroes_its_input(outcomes):
+    records = bad_backend_records(outcomes)
+    zeroing, good = records["bad_backends:zeroes_the_data"], records[GOOD_BACKENDS[0]]
+    assert zeroing["status"] == good["status"] == "ok"
+    assert zeroing["loglik"] == pytest.approx(good["loglik"], rel=1e-12)
+    assert zeroing["loglik"] < -1000  # Old Faithful's, not that of 272 zeros
+
+
+def test_a_report_on_misbehaving_plug_ins_ranks_only_the_good_ones(outcomes, tmp_path):
+    sweep = outcomes["bad-backends-in-a-sweep"][1] / "sweep"
+    table = pd.read_csv(sweep / "results.csv")
+    assert set(table.loc[table["status"] == "ok", "backend"]) == set(GOOD_BACKENDS)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "mine.png").write_bytes(b"not gmmlab's")
+    (out / "notes.txt").write_text("mine")
+    gmmlab(str(sweep), "-o", str(out), cwd=tmp_path, command="gmmlab-report")
+    first = json.loads((out / ".gmmlab-report.json").read_text())["files"]
+    assert "mine.png" not in first and {"report.md", "report.html"} <= set(first)
+    markdown = (out / "report.md").read_text()
+    ranking = markdown.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    for name in BAD_BACKENDS:  # never ranked, never "best"
+        assert not re.search(rf"bad_backends:{name}\b[^\n]*best", ranking), name
+    # a rerun replaces only its own files; foreign files stay as they were
+    (out / "stale.png").write_bytes(b"x")  # foreign: not in the manifest
+    manifest = json.loads((out / ".gmmlab-report.json").read_text())
+    manifest["files"].append("old-figure.png")
+    (out / ".gmmlab-report.json").write_text(json.dumps(manifest))
+    (out / "old-figure.png").write_bytes(b"an earlier report's figure")
+    gmmlab(str(sweep), "-o", str(out), cwd=tmp_path, command="gmmlab-report")
+    assert (out / "mine.png").read_bytes() == b"not gmmlab's"
+    assert (out / "notes.txt").read_text() == "mine" and (out / "stale.png").exists()
+    assert not (out / "old-figure.png").exists()  # its own, no longer drawn: removed
+    assert json.loads((out / ".gmmlab-report.json").read_text())["files"] == first
 
 
 @pytest.mark.parametrize("name", list(CSV_FILES))
@@ -402,3 +571,76 @@ def test_two_identical_sweeps_into_one_folder_run_each_job_once(tmp_path):
     skipped = sum(outputs[name][0].count("skipped (already done)") for name in "ab")
     assert (fitted, skipped) == (6, 6)
     assert len(pd.read_csv(tmp_path / "s" / "results.csv")) == 6
+
+
+# ------------------------------------------------------------------ resume and collect
+
+
+def test_an_edited_plug_in_backend_reruns_on_resume(tmp_path):
+    module = tmp_path / "mine.py"
+    source = ("from toy_methods import fit_cluster_moments\n\n"
+              "def fit(X, n_components, seed):\n"
+              "    return fit_cluster_moments(X, n_components, seed, shrinkage={})\n")
+    module.write_text(source.format(0.0))
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), str(PLUGINS), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    args = ("backend=custom", "backend.target=mine:fit", "hydra.run.dir=run")
+    gmmlab(*args, cwd=tmp_path, env=env)
+    before = read_result(tmp_path / "run")["loglik"]
+    assert "skipped (already done)" in gmmlab(*args, cwd=tmp_path, env=env).stdout
+    module.write_text(source.format(0.5))
+    again = gmmlab(*args, cwd=tmp_path, env=env)
+    assert "rerun, the code of backend mine:fit changed since the last run" in again.stdout
+    after = read_result(tmp_path / "run")
+    assert after["resume_key"]["code"]["backend"]["function"] == "mine:fit"
+    assert after["loglik"] < before  # shrunk covariances fit worse: the new code's numbers
+
+
+def test_collect_reads_only_the_sweeps_own_runs(tmp_path):
+    sweep = tmp_path / "s"
+    gmmlab("-m", "n_components=1,2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    listed = (sweep / RUNS_FILE).read_text().splitlines()
+    assert sorted(listed) == sorted(p.parent.name for p in results(sweep))
+    copy = sweep / "copy of a run"
+    shutil.copytree(results(sweep)[0].parent, copy)
+    done = gmmlab(str(sweep), cwd=tmp_path, command="gmmlab-collect")
+    assert "2 runs (2 ok)" in done.stdout
+    assert f"not a run of this sweep (not listed in {sweep / RUNS_FILE}), ignored: " \
+           f"{copy / 'result.json'}" in done.stderr
+    assert len(pd.read_csv(sweep / "results.csv")) == 2
+
+
+# ------------------------------------------------------------------ signals
+
+
+def select_with_workers(tmp_path, signal_number):
+    """gmmlab-select on a large CSV with two joblib workers, sent ``signal_number`` once the
+    workers run; (stdout, stderr, exit status, the workers' ids)."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "big.csv"
+    pd.DataFrame(rng.normal(size=(40000, 3)), columns=list("abc")).to_csv(data, index=False)
+    process = subprocess.Popen([str(Path(sys.executable).parent / "gmmlab-select"), str(data),
+                                "--n-jobs", "2", "-k", "1-8"], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: len(descendants(process.pid)) >= 2, timeout=300)
+    workers = descendants(process.pid)
+    process.send_signal(signal_number)
+    stdout, stderr = process.communicate(timeout=60)
+    return stdout, stderr, process.returncode, workers
+
+
+def test_sigterm_ends_select_and_its_workers(tmp_path):
+    """The workers end with the command (joblib aborts on the SIGTERM handler's exception and
+    kills them), not minutes later; how fast is measured apart, not by a timed test."""
+    stdout, stderr, status, workers = select_with_workers(tmp_path, signal.SIGTERM)
+    assert status == 143 and "gmmlab-select: terminated (SIGTERM)." in stderr
+    assert "Traceback" not in stderr
+    wait_for(lambda: not [pid for pid in workers if alive(pid)], timeout=10)
+
+
+def test_ctrl_c_in_select_says_nothing_was_written_and_promises_no_resume(tmp_path):
+    stdout, stderr, status, workers = select_with_workers(tmp_path, signal.SIGINT)
+    assert status == 1 and "Traceback" not in stderr
+    assert "gmmlab-select: interrupted (Ctrl-C); nothing was written" in stderr
+    assert "resume" not in stderr
+    wait_for(lambda: not [pid for pid in workers if alive(pid)], timeout=10)

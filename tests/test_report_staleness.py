@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from report_markdown import committed_reports, first_table, images, markdown_tables
+from support import study_names
 
 from gmmlab.datasets import REGISTRY, load_dataset
 from gmmlab.report import builder as reports
@@ -46,8 +47,8 @@ def backends_by_runs_folder():
     GlobalHydra.instance().clear()
     found = {}
     with initialize_config_dir(config_dir=str(package_or_checkout("conf")), version_base="1.3"):
-        for path in (ROOT / "experiments").glob("*.yaml"):
-            config = compose("config", overrides=[f"experiment={path.stem}"],
+        for name in study_names():
+            config = compose("config", overrides=[f"experiment={name}"],
                              return_hydra_config=True)
             swept = (config.hydra.sweeper.params or {}).get("backend")
             found.setdefault(config.hydra.sweep.dir, set()).update(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import gmmlab, results
+from support import gmmlab, results, study_names
 
 PYMC_TINY = ["backend.chains=2", "backend.tune=60", "backend.draws=60"]
 
@@ -186,8 +186,7 @@ def sweep_variations(params):
             yield [f"{k}={v}" for k, v in (first | {key: value}).items()]
 
 
-@pytest.mark.parametrize("experiment", sorted(
-    p.stem for p in (Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml")))
+@pytest.mark.parametrize("experiment", study_names())
 def test_every_job_of_every_study_composes_against_the_schemas(experiment):
     """A study whose sweep sets an option its backend lacks (or a value of the wrong type)
     would fail job by job; composing every sweep value up front catches it in seconds."""

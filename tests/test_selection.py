@@ -243,6 +243,32 @@ def test_select_rejects_bad_arguments(faithful):
         gmmlab.select(faithful, [1], models=["XYZ"])
     with pytest.raises(ValueError, match="n_components must be between 1"):
         gmmlab.select(faithful, [0, 1])
+    with pytest.raises(ValueError, match=r"n_components holds 1.7; expected whole numbers"):
+        gmmlab.select(faithful, [1.7, 2])
+    with pytest.raises(ValueError, match=r"models=\[\] selects no model; expected 'all' or"):
+        gmmlab.select(faithful, 2, models=[])
+    with pytest.raises(ValueError, match="The 'reg_covar' parameter of EMGaussianMixture must "
+                                         r"be a float in the range \[0.0, inf\)\. Got nan"):
+        gmmlab.select(faithful, 2, reg_covar=float("nan"))
+    with pytest.raises(ValueError, match="random_state must be None or an integer >= 0"):
+        gmmlab.select(faithful, 2, random_state=-1)
+
+
+def test_select_takes_an_int_k_and_data_of_any_magnitude(faithful):
+    """K = 3 alone; Old Faithful times 1e200 and 1e-200 choose as it does, the criteria shifted
+    by exactly 2 N D log(scale) (log L(X s) = log L(X) - N D log s)."""
+    models = ["EEE", "VVV"]
+    plain = gmmlab.select(faithful, [2, 3], models)
+    assert sorted(gmmlab.select(faithful, 3, models).table["n_components"]) == [3, 3]
+    for factor in (1e200, 1e-200):
+        # the default floor 1e-6 dwarfs the variance of data near 1e-200: no floor there
+        scaled = gmmlab.select(faithful * factor, [2, 3], models,
+                               reg_covar=0.0 if factor < 1 else 1e-6)
+        shift = 2 * faithful.size * np.log(factor)
+        assert scaled.best(1)[["model", "n_components"]].equals(
+            plain.best(1)[["model", "n_components"]])
+        assert scaled.best(1)["bic"][0] == pytest.approx(plain.best(1)["bic"][0] + shift,
+                                                         rel=1e-9)
 
 
 @pytest.mark.e2e

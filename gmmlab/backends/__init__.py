@@ -2,6 +2,9 @@
 
 Every backend returns a :class:`FitResult` with point estimates in one form (weights (K,),
 means (K, D), full covariances (K, D, D)), so :mod:`gmmlab.model.metrics` treats them all alike.
+What a backend returns is checked against the result contract (:func:`check_result`) before any
+metric sees it; a plug-in author runs the same check on their own function with
+:func:`check_backend`.
 """
 
 import inspect
@@ -12,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmmlab import plugins
+from gmmlab import console, plugins
+from gmmlab.datasets import check_mixture, load_dataset
 from gmmlab.model import gaussian
 from gmmlab.model.em import SingularCovarianceError
 
@@ -36,8 +40,18 @@ CUSTOM = plugins.CUSTOM
 STANDARD_ARGUMENTS = ("X", "n_components", "covariance_type", "seed", "reg_covar")
 
 
+# A backend's weights must sum to 1 within this (they are never renormalised silently).
+WEIGHTS_ATOL = 1e-8
+STATUSES = ("ok", "singular", "failed")
+
+
 class BackendError(plugins.PluginError):
     """A backend that cannot be used as configured: unknown name, bad target or options."""
+
+
+class ResultContractError(ValueError):
+    """What a backend returned breaks the result contract (:func:`check_result`); the message
+    names the backend and what was wrong."""
 
 
 @dataclass
@@ -119,20 +133,185 @@ def fit(name, X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, *
     covariance_type, seed, reg_covar`` it takes, and the options; it returns a
     :class:`FitResult` or a mapping with ``weights`` (K,), ``means`` (K, D) and
     ``covariances`` (full (K, D, D) or in the shape of the covariance type), optionally
-    ``n_iter``, ``converged`` and ``diagnostics``.
+    ``n_iter``, ``converged`` and ``diagnostics``. The function gets its own copy of X, so the
+    data the metrics see are the data as loaded; what it returns must pass
+    :func:`check_result`, else the fit is 'failed' with the reason. Any exception the function
+    raises, ``SystemExit`` included, is a 'failed' fit; ``KeyboardInterrupt`` is not caught.
     """
     function, arguments = check(name, covariance_type, **options)
-    X = np.asarray(X, dtype=float)
+    label = options.get("target") or name
+    return _fit_function(function, label, X, n_components, covariance_type, seed, reg_covar,
+                         arguments)
+
+
+def _fit_function(function, label, X, n_components, covariance_type, seed, reg_covar,
+                  arguments):
+    """Call backend ``function`` (named ``label`` in messages) on a copy of X; its checked
+    FitResult, or a 'failed' one with the reason."""
+    X = np.array(X, dtype=float)  # the backend's own copy
     data = {"X": X, "n_components": n_components, "seed": seed, "reg_covar": reg_covar}
-    arguments |= {k: v for k, v in data.items() if _takes(function, k)}
+    arguments = arguments | {k: v for k, v in data.items() if _takes(function, k)}
     started = time.perf_counter()
     try:
-        result = _as_fit_result(function(**arguments), name, n_components, covariance_type,
-                                X.shape[1])
-    except Exception as error:  # noqa: BLE001 - a failing fit is a result, not a crash
-        result = _failed(name, n_components, covariance_type, error)
+        result = check_result(function(**arguments), n_components, X.shape[1],
+                              covariance_type, backend=label)
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a failing fit is a result
+        result = _failed(label, n_components, covariance_type, error)
     result.fit_seconds = time.perf_counter() - started
     return result
+
+
+def check_result(returned, n_components, n_features, covariance_type="full", *,
+                 backend="backend"):
+    """The result contract: what a backend function may return, as a checked FitResult.
+
+    Parameters
+    ----------
+    returned : FitResult or mapping
+        A :class:`FitResult`, or a mapping with ``weights``, ``means``, ``covariances`` and
+        optionally ``n_iter``, ``converged``, ``diagnostics``.
+    n_components : int
+        K, the number of components asked for.
+    n_features : int
+        D, the number of features of the data.
+    covariance_type : str, default='full'
+        The declared covariance type: covariances come as full (K, D, D) matrices or in the
+        type's storage form ((D, D) tied, (K, D) diagonal, (K,) spherical; see
+        :func:`gmmlab.model.gaussian.storage`).
+    backend : str
+        The backend's name in messages (a plug-in's target, ``module:function``).
+
+    Returns
+    -------
+    FitResult
+        With ``weights`` of shape (K,), ``means`` (K, D) and ``covariances`` (K, D, D). A
+        result of status 'failed' is returned as it is (it has no parameters).
+
+    Raises
+    ------
+    ResultContractError
+        Unless: the status is 'ok', 'singular' or 'failed'; there are K weights, every entry
+        finite, weights >= 0 summing to 1 within ``WEIGHTS_ATOL`` (1e-8; never renormalised);
+        means of shape (K, D); covariances in the declared type's shape (or full), symmetric
+        and positive definite (:func:`gmmlab.datasets.check_mixture`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = check_result({"weights": [0.5, 0.5], "means": [[0.0], [3.0]],
+    ...                        "covariances": [1.0, 2.0]}, 2, 1, "spherical")
+    >>> result.covariances.shape
+    (2, 1, 1)
+    >>> check_result({"weights": [1.5, 1.5], "means": [[0.0], [3.0]],
+    ...               "covariances": [1.0, 2.0]}, 2, 1, "spherical", backend="mine")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    gmmlab.backends.ResultContractError: backend 'mine' broke the result contract: weights...
+    """
+    def broken(what):
+        return ResultContractError(f"backend {backend!r} broke the result contract: {what}")
+
+    if isinstance(returned, FitResult):
+        result = returned
+        if result.status not in STATUSES:
+            raise broken(f"the status {result.status!r}; expected one of {list(STATUSES)}.")
+        if result.status == "failed":
+            return result
+        parameters = result.weights, result.means, result.covariances
+    elif isinstance(returned, Mapping) and {"weights", "means", "covariances"} <= set(returned):
+        result = FitResult(backend, n_components, covariance_type,
+                           n_iter=returned.get("n_iter"), converged=returned.get("converged"),
+                           diagnostics=dict(returned.get("diagnostics") or {}))
+        parameters = returned["weights"], returned["means"], returned["covariances"]
+    else:
+        raise broken(f"it returned {type(returned).__name__}; expected a FitResult or a "
+                     "mapping with weights, means and covariances.")
+    if any(value is None for value in parameters):
+        raise broken(f"the status {result.status!r} without weights, means and covariances.")
+    try:
+        weights, means, covariances = (np.asarray(value, dtype=float) for value in parameters)
+    except (TypeError, ValueError) as error:
+        raise broken(f"the parameters are not arrays of numbers ({error}).") from None
+    K, D = n_components, n_features
+    if weights.shape != (K,):
+        raise broken(f"the weights have shape {weights.shape}; expected ({K},): K = {K} components "
+                     "were asked for.")
+    if means.shape != (K, D) and not (D == 1 and means.shape == (K,)):
+        raise broken(f"the means have shape {means.shape}; expected ({K}, {D}).")
+    form = gaussian.storage(covariance_type)
+    declared = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[form]
+    if covariances.shape not in ((K, D, D), declared):
+        raise broken(f"the covariances have shape {covariances.shape}; expected {declared} "
+                     f"({covariance_type}) or full ({K}, {D}, {D}).")
+    if covariances.shape != (K, D, D):
+        covariances = gaussian.full_covariances(covariances, covariance_type, K, D)
+    try:
+        weights, means, covariances = check_mixture(weights, means.reshape(K, D), covariances,
+                                                    atol=WEIGHTS_ATOL)
+    except ValueError as error:
+        raise broken(str(error)) from None
+    result.weights, result.means, result.covariances = weights, means, covariances
+    return result
+
+
+def check_backend(function, X=None, n_components=(1, 2, 3), covariance_types=("full",),
+                  seed=0, **options):
+    """Run a backend function as gmmlab does and check what it returns: the contract test for
+    a plug-in author, e.g. in their own test suite ``check_backend(fit_mine)``.
+
+    Parameters
+    ----------
+    function : callable or str
+        The backend function, or a ``"module:function"`` target.
+    X : ndarray of shape (n_samples, n_features), optional
+        The data; Old Faithful's (272, 2) by default.
+    n_components : sequence of int, default=(1, 2, 3)
+        The K to fit.
+    covariance_types : sequence of str, default=('full',)
+        The covariance types to fit (a function without a ``covariance_type`` parameter fits
+        'full' only).
+    seed : int, default=0
+    **options
+        The function's own keyword options.
+
+    Returns
+    -------
+    list of FitResult
+        One checked result per (covariance type, K).
+
+    Raises
+    ------
+    ResultContractError
+        When a fit fails (its message says why) or returns what breaks :func:`check_result`,
+        or when the function changed the array it was given (gmmlab passes a copy, so this
+        does not harm a study, but it is a bug of the function).
+    """
+    if isinstance(function, str):
+        function = plugins.import_target(function, "backend")
+    label = f"{function.__module__}:{function.__qualname__}"
+    X = load_dataset("faithful").X if X is None else np.asarray(X, dtype=float)
+    found = []
+    for covariance_type in covariance_types:
+        arguments = _arguments(function, covariance_type, options)
+        for K in n_components:
+            given = np.array(X)
+            data = {"X": given, "n_components": K, "seed": seed, "reg_covar": 1e-6}
+            call = arguments | {k: v for k, v in data.items() if _takes(function, k)}
+            try:
+                returned = function(**call)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - reported below
+                raise ResultContractError(
+                    f"backend {label!r} failed on K = {K}, {covariance_type}: "
+                    f"{type(error).__name__}: {error}") from error
+            if not np.array_equal(given, X):
+                raise ResultContractError(f"backend {label!r} changed the data array it was "
+                                          f"given (K = {K}, {covariance_type}).")
+            result = check_result(returned, K, X.shape[1], covariance_type, backend=label)
+            if result.status == "failed":
+                raise ResultContractError(f"backend {label!r} failed on K = {K}, "
+                                          f"{covariance_type}: {result.message}")
+            found.append(result)
+    return found
 
 
 def _takes(function, parameter):
@@ -154,26 +333,6 @@ def _arguments(function, covariance_type, options):
                            f"parameter, so it fits full covariances; got covariance_type="
                            f"{covariance_type!r}.")
     return dict(options)
-
-
-def _as_fit_result(returned, name, n_components, covariance_type, n_features):
-    """A backend's return value as a FitResult (a mapping of parameters is wrapped)."""
-    if isinstance(returned, FitResult):
-        return returned
-    if not isinstance(returned, Mapping) or not {"weights", "means", "covariances"} <= set(
-            returned):
-        raise TypeError(f"backend {name!r} returned {type(returned).__name__}; expected a "
-                        "FitResult or a mapping with weights, means and covariances.")
-    weights = np.asarray(returned["weights"], dtype=float)
-    means = np.asarray(returned["means"], dtype=float).reshape(len(weights), n_features)
-    covariances = np.asarray(returned["covariances"], dtype=float)
-    if covariances.shape != (len(weights), n_features, n_features):
-        covariances = gaussian.full_covariances(covariances, covariance_type, len(weights),
-                                                n_features)
-    return FitResult(name, n_components, covariance_type, weights=weights, means=means,
-                     covariances=covariances, n_iter=returned.get("n_iter"),
-                     converged=returned.get("converged"),
-                     diagnostics=dict(returned.get("diagnostics") or {}))
 
 
 def spike_start(X, n_components, covariance_type, variance, seed):
@@ -200,7 +359,7 @@ def spike_start(X, n_components, covariance_type, variance, seed):
 
 
 def _failed(name, n_components, covariance_type, error):
-    message = f"{type(error).__name__}: {error}"
+    message = console.plugin_failure_message(error)
     singular = {"backend_error": message} if _is_singular_error(error) else {}
     return FitResult(name, n_components, covariance_type, status="failed", message=message,
                      singular=singular | {"traceback": traceback.format_exc(limit=4)})

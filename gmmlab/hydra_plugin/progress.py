@@ -44,8 +44,16 @@ class SweepProgress(Callback):
 
 
 def count_runs(config):
-    """The number of jobs the sweep expands to: the product of the sizes of its swept
-    overrides (command line and ``hydra.sweeper.params``)."""
+    """The number of jobs the sweep expands to: for Hydra's basic sweeper the product of the
+    sizes of its swept overrides (command line and ``hydra.sweeper.params``); for a sweeper
+    that chooses its jobs (Optuna, Nevergrad), its ``n_trials`` or ``budget`` when set, else
+    None (unknown)."""
+    sweeper = config.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+        for key in ("n_trials", "budget"):
+            if isinstance(sweeper.get(key), int):
+                return sweeper[key]
+        return None
     params = config.hydra.sweeper.get("params") or {}
     # the command line overrides the study's params for the same key
     overrides = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
@@ -70,6 +78,8 @@ def record_finished(path, name, now):
     start = json.loads(lines[0])
     done, n_runs = len(lines), start["n_runs"]
     elapsed = now - start["started"]
+    if n_runs is None:  # a sweeper that decides as it goes
+        return f"[gmmlab] run {done} done ({name}), elapsed {duration(elapsed)}\n"
     left = elapsed / done * max(n_runs - done, 0)
     remaining = f"about {duration(left)} left" if done < n_runs else "sweep finished"
     return f"[gmmlab] run {done} of {n_runs} done ({name}), elapsed {duration(elapsed)}, " \

@@ -22,9 +22,11 @@ estimator detects and handles as ``singular`` says.
 
 import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gmmlab.model import gaussian, hc, metrics
@@ -101,7 +103,32 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     n_distinct_starts_ : int
         Restarts run, each from a distinct start (at most ``n_init``; fewer when the data admit
         fewer distinct k-means partitions, or the start is given by ``*_init``).
+
+    Every constructor parameter is checked as scikit-learn checks its estimators' (declared
+    in ``_parameter_constraints``, applied by ``fit``): a value of the wrong type, out of range,
+    NaN or infinite (``tol``, ``reg_covar``, ``singular_tol``) raises scikit-learn's
+    ``InvalidParameterError`` (a ValueError) naming the parameter, what it must be and the
+    value given.
     """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, np.inf, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, np.inf, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_PARAMS))],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "singular": [StrOptions(set(SINGULAR_MODES))],
+        "singular_tol": [Interval(Real, 0.0, np.inf, closed="left")],
+    }
 
     def __init__(
         self,
@@ -119,6 +146,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         random_state=None,
         warm_start=False,
         verbose=0,
+        verbose_interval=10,
         singular="error",
         singular_tol=1e-10,
     ):
@@ -135,16 +163,19 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.verbose_interval = verbose_interval
         self.singular = singular
         self.singular_tol = singular_tol
 
     # ------------------------------------------------------------------ fitting
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit by EM (``n_init`` restarts, the best lower bound kept). X : (N, D). Returns self."""
         self.fit_predict(X, y)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_predict(self, X, y=None):
         """Fit, then return the most probable component of every sample: (N,)."""
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
@@ -222,7 +253,7 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
             lower_bound = log_prob_norm.mean()
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
-            if self.verbose:
+            if self.verbose and n_iter % self.verbose_interval == 0:
                 print(f"  iteration {n_iter}: lower bound {lower_bound:.6g}, change {change:.3g}")
             if abs(change) < self.tol:
                 converged = True
@@ -450,18 +481,10 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
         )
 
     def _check_parameters(self, X):
-        """Reject bad hyper-parameters and initial values with a message naming them."""
+        """Reject what depends on the data (K above N, initial values of the wrong shape or
+        impossible) with a message naming it; the rest is ``_parameter_constraints``'."""
         N, D = X.shape
         K = self.n_components
-        _check_number("n_components", K, numbers.Integral, 1)
-        check_choice("covariance_type", self.covariance_type, COVARIANCE_TYPES)
-        _check_number("tol", self.tol, numbers.Real, 0)
-        _check_number("reg_covar", self.reg_covar, numbers.Real, 0)
-        _check_number("max_iter", self.max_iter, numbers.Integral, 0)
-        _check_number("n_init", self.n_init, numbers.Integral, 1)
-        check_choice("init_params", self.init_params, INIT_PARAMS)
-        check_choice("singular", self.singular, SINGULAR_MODES)
-        _check_number("singular_tol", self.singular_tol, numbers.Real, 0)
         if N < K:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}."
@@ -491,6 +514,12 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
 # ------------------------------------------------------------------ helpers
 
 
+def check_choice(name, value, choices):
+    """Raise ValueError naming the parameter, its allowed values and the value given."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
+
+
 def _random_state(seed):
     """A ``numpy.random.RandomState`` from None, an int or an existing RandomState."""
     if seed is None or isinstance(seed, numbers.Integral):
@@ -498,18 +527,6 @@ def _random_state(seed):
     if isinstance(seed, np.random.RandomState):
         return seed
     raise ValueError(f"random_state must be None, an int or a RandomState, got {seed!r}.")
-
-
-def _check_number(name, value, kind, minimum):
-    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
-        expected = "an integer" if kind is numbers.Integral else "a number"
-        raise ValueError(f"{name} must be {expected} >= {minimum}, got {value!r}.")
-
-
-def check_choice(name, value, choices):
-    """Raise ValueError naming the parameter, its allowed values and the value given."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
 
 
 def _check_init(name, value, shape):

@@ -10,6 +10,7 @@ rankings) comes from :mod:`gmmlab.report.analysis`; the layout is in ``gmmlab/re
 """
 
 import argparse
+import hashlib
 import json
 import re
 import shlex
@@ -32,9 +33,16 @@ from gmmlab.report.columns import (
     format_number,
 )
 from gmmlab.study.job import IDATA_FILE, load_spec_dataset
-from gmmlab.study.results import readable_results, study_of
+from gmmlab.study.results import REQUIRED, readable_results, study_of
 
 MAX_HISTORIES = 12
+# The files a report wrote, listed in its folder: a new report replaces and removes only these.
+MANIFEST = ".gmmlab-report.json"
+PAGES = ("report.md", "report.html")
+# A figure file's name: at most this many characters of its slug, then '-' and a hash.
+NAME_LENGTH = 120
+# Columns a results table must have for a report (a record's fields; provenance is nested).
+REQUIRED_COLUMNS = tuple(column for column in REQUIRED if column != "provenance")
 # Figure files (.png) by what they show: a rerun that changes one figure changes one file.
 FIGURE_NAMES = {
     "accuracy against time": "summary-accuracy-vs-time",
@@ -51,20 +59,71 @@ FIGURE_NAMES = {
 
 
 def load_table(source):
-    """(results table, folder of the run directories) from a sweep directory or a table."""
-    source = Path(source)
-    if source.is_dir():
-        table = readable_results(source)
-    elif source.suffix == ".parquet":
-        table = pd.read_parquet(source)
-    elif source.suffix == ".csv":
-        table = pd.read_csv(source)
-    else:
-        raise ValueError(f"{source} is neither a sweep directory nor a .csv/.parquet table.")
+    """(results table, folder of the run directories) from a sweep directory or a table.
+
+    Raises ValueError naming the file when it does not parse as a table, has no rows, or lacks
+    a column a record has (:data:`REQUIRED_COLUMNS`) or holds a non-integer K or seed."""
+    source = check_source(source)
+    table = readable_results(source) if source.is_dir() else read_table(source)
+    check_table(table, source)
     for column, fallback in (("variant", "backend"), ("data_setting", "dataset")):
         if column not in table:
             table[column] = table[fallback]
     return analysis.with_icl_forms(table), source if source.is_dir() else source.parent
+
+
+def check_source(source):
+    """``source`` as a Path when it is a sweep directory or a .csv/.parquet file; else
+    ValueError naming it."""
+    source = Path(source)
+    if not (source.is_dir() or source.suffix in (".parquet", ".csv") and source.is_file()):
+        raise ValueError(f"{source} is neither a sweep directory nor a .csv/.parquet table.")
+    return source
+
+
+def default_output(source):
+    """Where a report goes without -o: SOURCE/report for a sweep directory, the table's
+    folder's report/ for a table."""
+    source = Path(source)
+    return source / "report" if source.is_dir() else source.parent / "report"
+
+
+def read_table(path):
+    """A results table from a .csv (UTF-8, with or without a byte-order mark) or .parquet
+    file; ValueError naming the file when it does not parse."""
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, encoding="utf-8-sig")
+    except OSError:
+        raise
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); expected a results "
+                         "table written by gmmlab-collect.") from None
+    except Exception as error:  # noqa: BLE001 - pandas' and pyarrow's parse errors
+        detail = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(f"{path}: not a readable table ({detail}); expected a results table "
+                         "written by gmmlab-collect.") from None
+
+
+def check_table(table, source):
+    """Raise ValueError naming ``source`` unless ``table`` has rows, every column of
+    :data:`REQUIRED_COLUMNS`, and integer ``n_components`` and ``seed``."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in table]
+    if missing:
+        raise ValueError(f"{source}: no column {missing} (columns are "
+                         f"{list(table.columns)[:12]}{' ...' if len(table.columns) > 12 else ''}"
+                         f"); expected a results table written by gmmlab-collect.")
+    if table.empty:
+        raise ValueError(f"{source}: the table has no rows; expected one row per run.")
+    for column in ("n_components", "seed"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() | (values != values.round())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(f"{source}: column {column!r} holds {table[column].iloc[row]!r} "
+                             f"in row {row + 1}; expected an integer.")
+        table[column] = values.astype(int)
 
 
 def slug(text):
@@ -72,11 +131,24 @@ def slug(text):
     return re.sub(r"[^A-Za-z0-9_.]+", "-", str(text)).strip("-")
 
 
+def figure_file(name, taken=None):
+    """The file of figure ``name``: ``slug(name).png``. A slug longer than ``NAME_LENGTH``
+    characters is cut there; a cut slug, or one a different name already has (``taken``:
+    file -> name; 'a b' and 'a-b' share a slug), gets '-' and 10 hex digits of the sha256 of
+    the name: at most 135 bytes (file systems allow 255), one file per figure."""
+    file = slug(name) or "figure"
+    if len(file) > NAME_LENGTH or (taken or {}).get(f"{file}.png", name) != name:
+        file = f"{file[:NAME_LENGTH]}-{hashlib.sha256(str(name).encode()).hexdigest()[:10]}"
+    return f"{file}.png"
+
+
 class Report:
     """Blocks (headings, paragraphs, lists, tables, figures) rendered by the templates."""
 
-    def __init__(self, folder):
-        self.folder, self.blocks = Path(folder), []
+    def __init__(self, folder, own=()):
+        """folder: where figures go; own: the files an earlier report wrote there (its
+        manifest), the only ones a figure may replace."""
+        self.folder, self.blocks, self.own, self.names = Path(folder), [], set(own), {}
 
     def heading(self, text, level=2):
         self.blocks.append({"kind": "heading", "level": level, "text": text,
@@ -105,12 +177,18 @@ class Report:
         """Save ``fig`` as ``name``.png (a name saying what it shows) and show it."""
         import matplotlib.pyplot as plt
 
-        file = f"{slug(name)}.png"
-        if any(block.get("name") == file for block in self.blocks):
-            raise ValueError(f"two figures of one report are named {file}")
-        fig.savefig(self.folder / file, dpi=90, bbox_inches="tight",
-                    metadata={"Software": None})
-        plt.close(fig)
+        file = figure_file(name, self.names)
+        try:
+            if file in self.names:
+                raise ValueError(f"two figures of one report are named {name!r}")
+            refuse_foreign(self.folder / file, self.own)
+            self.own.add(file)  # listed before it is written: an interrupted report's too
+            write_manifest(self.folder, self.own)
+            fig.savefig(self.folder / file, dpi=90, bbox_inches="tight",
+                        metadata={"Software": None})
+        finally:
+            plt.close(fig)
+        self.names[file] = name
         self.blocks.append({"kind": "figure", "name": file, "caption": caption})
 
     def render(self, title):
@@ -656,16 +734,65 @@ def add_glossary(report):
                                if c in shown]))
 
 
-def build_report(source, output_dir, title="gmmlab report", command=None):
-    """Write report.html, report.md and the figures (named by what they show) into
-    ``output_dir``; figures of an earlier report there are removed first."""
-    table, base = load_table(source)
-    table["outcome"] = analysis.outcomes(table)
+def report_files(output_dir):
+    """The files an earlier report wrote in ``output_dir``: those its manifest lists; for a
+    report from before manifests (report.md says 'Generated by: gmmlab-report'), its two pages
+    and the figures report.md shows. Other files are never replaced or removed."""
+    output_dir = Path(output_dir)
+    manifest = output_dir / MANIFEST
+    if manifest.is_file():
+        try:
+            return set(json.loads(manifest.read_text())["files"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{manifest}: not a report manifest (a JSON object with 'files'); "
+                             "expected the one gmmlab-report wrote, or no file.") from None
+    markdown = output_dir / "report.md"
+    if markdown.is_file():
+        text = markdown.read_text(errors="replace")
+        if re.search(r"^Generated by: gmmlab-report", text, flags=re.M):
+            return {*PAGES, *(name for name in re.findall(r"!\[[^\]]*\]\(([^)/]+\.png)\)", text))}
+    return set()
+
+
+def write_manifest(output_dir, files):
+    """List ``files`` as the report's own in ``output_dir/.gmmlab-report.json`` (atomically)."""
+    temporary = Path(output_dir) / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps({"files": sorted(files)}, indent=1) + "\n")
+    temporary.replace(Path(output_dir) / MANIFEST)
+
+
+def refuse_foreign(path, own):
+    """Raise FileExistsError when ``path`` exists and is not one of the report's ``own``
+    files: gmmlab never overwrites a file it did not write."""
+    if path.exists() and path.name not in own:
+        raise FileExistsError(
+            f"{path}: a file gmmlab-report did not write is in the way (not listed in "
+            f"{path.parent / MANIFEST}); expected a report folder holding only gmmlab's files: "
+            "choose another -o folder or move the file.")
+
+
+def prepare_output(output_dir):
+    """Make ``output_dir`` (checked before any work) and return the files an earlier report
+    wrote there; raise when a page the report writes would replace a foreign file."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    for old in output_dir.glob("*.png"):
-        old.unlink()
-    report = Report(output_dir)
+    own = report_files(output_dir)
+    for page in PAGES:
+        refuse_foreign(output_dir / page, own)
+    return own
+
+
+def build_report(source, output_dir, title="gmmlab report", command=None):
+    """Write report.html, report.md and the figures (named by what they show) into
+    ``output_dir``, and the manifest of these files (``.gmmlab-report.json``). Files an
+    earlier report wrote there (its manifest) and this one does not are removed; any other
+    file is left alone, and a foreign file in the way of one to write stops the report."""
+    check_source(source)  # before the output folder is made
+    output_dir = Path(output_dir)
+    own = prepare_output(output_dir)
+    table, base = load_table(source)
+    table["outcome"] = analysis.outcomes(table)
+    report = Report(output_dir, own)
     report.heading(title, 1)
     versions = {c.removeprefix("provenance.versions."): table[c].dropna().iloc[0]
                 for c in table.columns if c.startswith("provenance.versions.")
@@ -695,22 +822,30 @@ def build_report(source, output_dir, title="gmmlab report", command=None):
     page, markdown = report.render(title)
     (output_dir / "report.md").write_text(markdown)
     (output_dir / "report.html").write_text(page)
+    written = {*PAGES, *report.names}
+    write_manifest(output_dir, written)
+    for old in own - written:
+        (output_dir / old).unlink(missing_ok=True)
     return output_dir / "report.html"
 
 
 def main(argv=None):
     """Console entry point ``gmmlab-report`` (errors explained by gmmlab.console)."""
     matplotlib.use("Agg")  # the report's figures go to files; no screen is assumed
-    run_command("gmmlab-report", report_command, argv)
+    run_command("gmmlab-report", report_command, argv,
+                interrupted="interrupted (Ctrl-C); report.md and report.html are as they were; "
+                            f"the figures drawn so far are listed in the folder's {MANIFEST} "
+                            "and replaced by the next report.")
 
 
 def report_command(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", help="a sweep directory, or its results.csv / .parquet")
-    parser.add_argument("-o", "--output", help="report folder (default: SOURCE/report)")
+    parser.add_argument("-o", "--output", help="report folder (default: SOURCE/report, or for "
+                                               "a table report/ beside it)")
     parser.add_argument("--title", default="gmmlab report")
     args = parser.parse_args(argv)
-    output = args.output or str(Path(args.source) / "report")
+    output = args.output or str(default_output(args.source))
     command = shlex.join(["gmmlab-report", *(sys.argv[1:] if argv is None else argv)])
     path = build_report(args.source, output, args.title, command)
     print(f"[gmmlab] report: {path} (and report.md beside it)")

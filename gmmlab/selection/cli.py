@@ -6,6 +6,8 @@
 """
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +15,10 @@ from gmmlab.console import run_command
 from gmmlab.datasets import available, load_dataset
 from gmmlab.model.search import CRITERIA, DEFAULT_SEARCH
 from gmmlab.selection.select import select
+
+# What Ctrl-C leaves: select keeps nothing between runs.
+INTERRUPTED = ("interrupted (Ctrl-C); nothing was written (the table is written only when "
+               "every cell is fitted). Run the command again to start over.")
 
 
 def parse_ks(text):
@@ -37,9 +43,34 @@ def load_data(source, columns=None):
     return load_dataset(source).X
 
 
+def check_output_file(path):
+    """Raise OSError naming ``path`` unless a file can be written there: its folder exists and
+    is writable, and it is not a folder. Checked before any work."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not folder.is_dir():
+        code = errno.ENOTDIR if folder.exists() else errno.ENOENT
+        raise OSError(code, os.strerror(code), str(folder))
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+
+def write_csv_atomic(table, path):
+    """The table as CSV at ``path``, written whole or not at all (no temporary left)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.to_csv(temporary, index=False)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def main(argv=None):
     """Console entry point ``gmmlab-select`` (errors explained by gmmlab.console)."""
-    run_command("gmmlab-select", select_command, argv)
+    run_command("gmmlab-select", select_command, argv, interrupted=INTERRUPTED)
 
 
 def select_command(argv=None):
@@ -60,12 +91,14 @@ def select_command(argv=None):
     parser.add_argument("--top", type=int, default=3, help="models listed (default 3)")
     parser.add_argument("-o", "--output", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
+    if args.output:
+        check_output_file(args.output)
     X = load_data(args.data, args.columns)
     result = select(X, args.n_components, "all" if args.models == ["all"] else args.models,
                     args.criterion, args.n_init, args.seed, args.n_jobs)
     print(result.summary(args.top))
     if args.output:
-        result.table.to_csv(args.output, index=False)
+        write_csv_atomic(result.table, args.output)
         print(f"\ntable written to {args.output}")
 
 

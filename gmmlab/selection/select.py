@@ -11,6 +11,8 @@ The search of one cell is :mod:`gmmlab.model.search`; the command line ``gmmlab-
 is :mod:`gmmlab.selection.cli`.
 """
 
+import math
+import numbers
 import time
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from gmmlab.model import gaussian, metrics
+from gmmlab.model.em import EMGaussianMixture
 from gmmlab.model.search import (
     CRITERIA,
     DEFAULT_SEARCH,
@@ -27,6 +30,12 @@ from gmmlab.model.search import (
     covariance_type_for,
     fit_cell,
 )
+
+# Data whose largest absolute value lies outside this range are fitted divided by a power of two
+# (exact in floating point) that brings it near 1: squares and covariances of values near 1e200
+# overflow, near 1e-200 they underflow. Log-likelihoods and criteria are reported for the data
+# as given.
+SAFE_MAGNITUDE = (1e-50, 1e50)
 
 COLUMNS = ["model", "covariance_type", "n_components", "loglik", "n_parameters", "bic", "icl",
            "icl_entropy", "aic", "status", "reason", "degenerate_starts", "start", "converged",
@@ -38,6 +47,10 @@ def _model_list(models, n_features):
         return available_models(n_features)
     if isinstance(models, str):
         models = [models]
+    models = list(models)
+    if not models:
+        raise ValueError(f"models=[] selects no model; expected 'all' or names from "
+                         f"{available_models(n_features)}.")
     names = []
     for model in models:
         covariance_type_for(model, n_features)  # raises with the list when unknown
@@ -120,6 +133,32 @@ class SelectionResult:
         return self.summary()
 
 
+def _component_counts(n_components, n_samples):
+    """The K to try, sorted and distinct: an int or integers (2.0 counts as 2) in
+    [1, n_samples]; ValueError naming the value otherwise."""
+    values = [n_components] if isinstance(n_components, numbers.Number | str) else list(
+        n_components)
+    for k in values:
+        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not float(k).is_integer():
+            raise ValueError(f"n_components holds {k!r}; expected whole numbers of components "
+                             "(e.g. range(1, 10) or 3).")
+    ks = sorted({int(k) for k in values})
+    if not ks or ks[0] < 1 or ks[-1] > n_samples:
+        raise ValueError(f"n_components must be between 1 and n_samples = {n_samples}, got "
+                         f"{values}.")
+    return ks
+
+
+def _working_scale(X):
+    """(X / scale, scale): scale a power of two near the largest |x| when that lies outside
+    :data:`SAFE_MAGNITUDE`, else 1."""
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest == 0.0 or SAFE_MAGNITUDE[0] <= largest <= SAFE_MAGNITUDE[1]:
+        return X, 1.0
+    scale = 2.0 ** math.floor(math.log2(largest))
+    return X / scale, scale
+
+
 def _ranges(values):
     return f"{values[0]}..{values[-1]}" if values == list(range(values[0], values[-1] + 1)) \
         else ",".join(map(str, values))
@@ -131,8 +170,11 @@ def select(X, n_components=range(1, 10), models="all", criterion="bic",
            tol=DEFAULT_SEARCH.tol, max_iter=DEFAULT_SEARCH.max_iter):
     """Fit every model x K and rank them: mclust's ``mclustBIC`` with degenerate cells named.
 
-    X : array-like (N, D). n_components: the K to try. models: 'all' (mclust's models the EM
-    estimator fits, :func:`available_models`) or a list of mclust or scikit-learn names.
+    X : array-like (N, D); data of any magnitude (beyond :data:`SAFE_MAGNITUDE` they are fitted
+    divided by a power of two, ``reg_covar`` with them, and the criteria reported for X).
+    n_components: the K to try, an int or integers. models: 'all' (mclust's models the EM
+    estimator fits, :func:`available_models`) or a non-empty list of mclust or scikit-learn
+    names. Every argument is checked before any fit; a bad one raises ValueError naming it.
     criterion: 'bic', 'icl', 'icl_entropy' or 'aic' (lower is better). Each cell is fitted
     from ``starts`` (default: the hc start once, ``n_init`` k-means++ and ``n_init``
     random_from_data starts) with seeds from ``random_state``; the best non-degenerate
@@ -147,13 +189,22 @@ def select(X, n_components=range(1, 10), models="all", criterion="bic",
                          f"{X.shape}" + ("" if X.ndim != 2 else " with NaN or infinity") + ".")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}.")
-    ks = sorted({int(k) for k in np.atleast_1d(list(n_components))})
-    if not ks or ks[0] < 1 or ks[-1] > len(X):
-        raise ValueError(f"n_components must be between 1 and n_samples = {len(X)}, got "
-                         f"{list(n_components)}.")
+    ks = _component_counts(n_components, len(X))
     names = _model_list(models, X.shape[1])
-    settings = SearchSettings(starts=tuple(starts), n_init=n_init, reg_covar=reg_covar, tol=tol,
-                              max_iter=max_iter)
+    if random_state is not None and (isinstance(random_state, bool) or not isinstance(
+            random_state, numbers.Integral) or random_state < 0):
+        raise ValueError(f"random_state must be None or an integer >= 0, got {random_state!r}.")
+    # the estimator's own constraints (scikit-learn's messages, naming the parameter)
+    EMGaussianMixture(n_init=n_init, reg_covar=reg_covar, tol=tol,
+                      max_iter=max_iter)._validate_params()
+    X, scale = _working_scale(X)
+    scaled_floor = reg_covar / scale / scale  # scale**2 may overflow; the quotient may not
+    if not math.isfinite(scaled_floor):
+        raise ValueError(f"reg_covar={reg_covar:g} is far above the variance of the data (their "
+                         f"largest value is of order {scale:.1g}); expected reg_covar well "
+                         "below it, e.g. reg_covar=0.")
+    settings = SearchSettings(starts=tuple(starts), n_init=n_init, reg_covar=scaled_floor,
+                              tol=tol, max_iter=max_iter)
     resolution = metrics.data_resolution(X)
     seeds = np.random.SeedSequence(random_state).generate_state(len(names) * len(ks))
     cells = [(model, k) for model in names for k in ks]
@@ -166,4 +217,8 @@ def select(X, n_components=range(1, 10), models="all", criterion="bic",
         for i in order)
     rows = [row for _, row in sorted(zip(order, fitted, strict=True), key=lambda p: p[0])]
     table = pd.DataFrame(rows, columns=COLUMNS)
+    if scale != 1.0:  # log L(X) = log L(X / scale) - N D log(scale); criteria are -2 log L + c
+        shift = X.size * math.log(scale)
+        table["loglik"] -= shift
+        table[list(CRITERIA)] += 2 * shift
     return SelectionResult(table, criterion, len(X), X.shape[1], time.perf_counter() - started)

@@ -12,9 +12,10 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from gmmlab import backends
-from gmmlab.datasets import fingerprint, load_dataset
+from gmmlab import backends, console
+from gmmlab.datasets import REGISTRY, fingerprint, load_dataset, loader
 from gmmlab.model import metrics
+from gmmlab.plugins import code_fingerprint
 from gmmlab.study.results import IDATA_FILE, NOT_IN_KEY, RESULT_FILE, write_json_atomic
 
 # The packages whose versions a record keeps, and resume compares (the numerical stack).
@@ -30,7 +31,10 @@ def run_job(spec, output_dir, overrides=(), problem=None, key=None):
     optionally ``alignment_cost``, ``save_idata``. Never raises for a failing fit or bad data:
     the record then has ``status: failed`` and the message. ``problem``: a configuration error
     found before the run (a bad backend target, a missing mandatory value), recorded as the
-    failure; nothing is loaded or fitted then. ``key``: the run's :func:`resume_key`, stored
+    failure; nothing is loaded or fitted then. Whatever the data set's or the backend's code
+    raises, ``SystemExit`` and a KeyboardInterrupt of its own included, is the run's failure;
+    only a real interrupt of this process (:func:`gmmlab.console.interrupt_received`) passes
+    through, leaving no result. ``key``: the run's :func:`resume_key`, stored
     for the next resume. Returns the record.
     """
     output_dir = Path(output_dir)
@@ -61,8 +65,9 @@ def run_job(spec, output_dir, overrides=(), problem=None, key=None):
         if result.idata is not None and spec.get("save_idata", True):
             result.idata.to_netcdf(str(output_dir / IDATA_FILE))
             record["idata_file"] = IDATA_FILE
-    except Exception as error:  # noqa: BLE001 - recorded, so a sweep goes on
-        record |= {"status": "failed", "message": f"{type(error).__name__}: {error}",
+    except console.PLUGIN_ERRORS as error:  # recorded, so a sweep goes on
+        console.pass_interrupt(error)
+        record |= {"status": "failed", "message": console.plugin_failure_message(error),
                    "traceback": traceback.format_exc(limit=6)}
     record["provenance"] = provenance(spec, overrides, started)
     record["resume_key"] = key
@@ -81,13 +86,29 @@ def check_reg_covar(value):
 def resume_key(spec):
     """What a run is made from, compared by resume (:func:`gmmlab.study.results.stale_reason`): the
     resolved configuration (but ``NOT_IN_KEY``), the data fingerprint (sha256 of the input file,
-    or of the generated array) and the package versions, gmmlab's among them. Raises what
-    loading the data would raise (a bad path)."""
+    or of the generated array), the code of a plug-in backend or data set (custom or from an
+    entry point: :func:`gmmlab.plugins.code_fingerprint`; gmmlab's own are covered by its
+    version) and the package versions, gmmlab's among them. Raises what loading the data would
+    raise (a bad path)."""
     dataset = spec["dataset"]
     return {"config": {k: v for k, v in spec.items() if k not in NOT_IN_KEY},
             "data": fingerprint(dataset["name"], target=dataset.get("target"),
                                 **(dataset.get("options") or {})),
+            "code": plugin_code(spec),
             "versions": versions()}
+
+
+def plugin_code(spec):
+    """{"backend": ..., "dataset": ...}: the code fingerprints of the job's plug-ins (those not
+    built into gmmlab)."""
+    backend, dataset = spec["backend"], spec["dataset"]
+    code = {}
+    if backend["name"] not in backends.BUILT_IN:
+        code["backend"] = code_fingerprint(backends.resolve(backend["name"],
+                                                            backend.get("target")))
+    if dataset["name"] not in REGISTRY:
+        code["dataset"] = code_fingerprint(loader(dataset["name"], dataset.get("target")))
+    return code
 
 
 def versions():

@@ -31,12 +31,15 @@ import yaml
 RESULT_FILE = "result.json"
 IDATA_FILE = "posterior.nc"
 LOCK_FILE = ".lock"
+# The sweep's own run folders, one a line (relative to the sweep directory), written as its jobs
+# start: collect reads only these (see register_run).
+RUNS_FILE = ".gmmlab-runs"
 # Fields every record has (gmmlab.study.job writes them first); a file without them is incomplete.
 REQUIRED = ("status", "message", "backend", "dataset", "n_components", "seed", "provenance")
 # Statuses of a finished run (resume keeps them); 'failed' runs again.
 FINISHED = ("ok", "singular")
 # Configuration keys that do not change a run's numbers (the resume rule ignores them).
-NOT_IN_KEY = ("resume", "variant", "data_setting")
+NOT_IN_KEY = ("resume", "variant", "data_setting", "objective")
 # Large or nested fields left out of the table (they stay in each result.json).
 DROPPED = ("traceback", "truth", "provenance.config", "dataset_provenance", "resume_key")
 # Run folder names: at most this many characters of readable prefix, then '-' and a hash.
@@ -93,6 +96,35 @@ def run_lock(run_dir):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def register_run(sweep_dir, run_dir):
+    """Add ``run_dir`` to the sweep's manifest (``sweep_dir/.gmmlab-runs``, under a file lock),
+    once: collect reads the runs listed there and names every other result.json it finds."""
+    sweep_dir, run_dir = Path(sweep_dir), Path(run_dir)
+    try:
+        name = str(run_dir.resolve().relative_to(sweep_dir.resolve()))
+    except ValueError:  # a run folder outside the sweep: nothing to list
+        return
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / RUNS_FILE, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0)
+            if name not in handle.read().splitlines():
+                handle.write(name + "\n")
+                handle.flush()
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def registered_runs(sweep_dir):
+    """The run folders the sweep's manifest lists (relative names), or None for a sweep
+    without one (made before manifests, or by hand): then every result.json below counts."""
+    path = Path(sweep_dir) / RUNS_FILE
+    if not path.is_file():
+        return None
+    return set(path.read_text().splitlines())
 
 
 # ------------------------------------------------------------------ writing and reading
@@ -173,6 +205,13 @@ def stale_reason(run_dir, resume_key):
         return f"configuration changed since the last run ({'; '.join(changed[:3])})"
     if "data" in old and old["data"] != resume_key["data"]:
         return "data changed since the last run"
+    old_code, code = old.get("code", {}), resume_key.get("code", {})
+    for plugin in sorted(set(old_code) | set(code)):
+        if old_code.get(plugin) != code.get(plugin):
+            name = (code.get(plugin) or old_code[plugin])["function"]
+            return (f"the code of {plugin} {name} changed since the last run" if plugin in
+                    old_code else f"the code of {plugin} {name} was not recorded by the last "
+                    "run")
     versions = [f"{name} {old['versions'][name]} -> {version}"
                 for name, version in resume_key["versions"].items()
                 if name in old["versions"] and old["versions"][name] != version]
@@ -195,13 +234,19 @@ def differences(old, new, prefix=""):
 
 
 def load_results(sweep_dir):
-    """(DataFrame of every readable result.json below ``sweep_dir`` with its run directory,
-    list of :class:`UnreadableResult` for the files left out)."""
+    """(DataFrame of every readable result.json of the sweep's runs with its run directory,
+    list of :class:`UnreadableResult` for the files left out, list of the result.json files
+    below ``sweep_dir`` that are not the sweep's own: not in its manifest :data:`RUNS_FILE`,
+    e.g. a copied run folder)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise NotADirectoryError(f"{sweep_dir} is not a directory of runs.")
-    records, unreadable = [], []
+    own = registered_runs(sweep_dir)
+    records, unreadable, foreign = [], [], []
     for path in sorted(sweep_dir.rglob(RESULT_FILE)):
+        if own is not None and str(path.parent.relative_to(sweep_dir)) not in own:
+            foreign.append(path)
+            continue
         try:
             record = read_result(path.parent)
         except (UnreadableResult, OSError) as error:
@@ -220,13 +265,17 @@ def load_results(sweep_dir):
         if table[column].map(lambda v: isinstance(v, list | dict)).any():
             table[column] = table[column].map(
                 lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
-    return table, unreadable
+    return table, unreadable, foreign
 
 
 def readable_results(sweep_dir):
     """:func:`load_results`'s table, the unreadable result files named on stderr and counted
-    in ``table.attrs["unreadable"]``."""
-    table, unreadable = load_results(sweep_dir)
+    in ``table.attrs["unreadable"]``, the result files of no run of the sweep named on
+    stderr."""
+    table, unreadable, foreign = load_results(sweep_dir)
+    for path in foreign:
+        print(f"[gmmlab] not a run of this sweep (not listed in {Path(sweep_dir) / RUNS_FILE}),"
+              f" ignored: {path}", file=sys.stderr)
     for error in unreadable:
         print(f"[gmmlab] unreadable, left out (resume reruns it): {error}", file=sys.stderr)
     table.attrs["unreadable"] = len(unreadable)
@@ -242,11 +291,22 @@ def collect(sweep_dir):
 
 
 def write_table(table, folder):
-    """results.csv and results.parquet in ``folder``, each written whole or not at all."""
+    """results.csv and results.parquet in ``folder``, each written whole or not at all: on a
+    failure the temporary file is removed and the error names the file and the cause."""
     for name, write in (("results.csv", table.to_csv), ("results.parquet", table.to_parquet)):
         temporary = folder / f".{name}.{os.getpid()}.tmp"
-        write(temporary, index=False)
-        os.replace(temporary, folder / name)
+        try:
+            write(temporary, index=False)
+            os.replace(temporary, folder / name)
+        except OSError as error:
+            if error.filename is not None and Path(error.filename) == temporary:
+                error.filename = str(folder / name)
+            raise
+        except Exception as error:  # noqa: BLE001 - pyarrow's and pandas' own errors
+            raise ValueError(f"{folder / name}: cannot write the table ({type(error).__name__}:"
+                             f" {error}).") from error
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def counts(table):
@@ -293,7 +353,9 @@ def main(argv=None):
         print(f"{len(table)} runs ({counts(table)}) -> "
               f"{Path(args.sweep_dir) / 'results.csv'} and results.parquet")
 
-    run_command("gmmlab-collect", collect_command)
+    run_command("gmmlab-collect", collect_command,
+                interrupted="interrupted (Ctrl-C); results.csv and results.parquet are as they "
+                            "were (each is written whole or not at all).")
 
 
 if __name__ == "__main__":

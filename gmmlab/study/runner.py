@@ -14,6 +14,7 @@ typo or a bad value into an error before anything runs. This module and gmmlab's
 import dataclasses
 import inspect
 import logging
+import math
 import os
 import signal
 import sys
@@ -37,7 +38,7 @@ from hydra_plugins.gmmlab.slurm_launcher import SlurmLauncher, SlurmLauncherConf
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gmmlab import backends, datasets, plugins
+from gmmlab import backends, console, datasets, plugins
 from gmmlab.console import describe, run_command
 from gmmlab.model import gaussian
 from gmmlab.study import results
@@ -79,6 +80,7 @@ class RunSchema:
     alignment_cost: str = "means"
     save_idata: bool = True
     resume: bool = True
+    objective: str = "bic"
 
 
 def backend_schema(name):
@@ -166,16 +168,54 @@ def swept_keys(config):
 
 
 class CollectResults(Callback):
-    """At the end of a multirun, gather every result.json into results.csv/.parquet.
+    """At the end of a multirun, gather the sweep's result.json files into
+    results.csv/.parquet.
 
     Hydra skips this when a job raised; jobs here record failures instead of raising, and
-    ``gmmlab-collect`` does the same by hand.
+    ``gmmlab-collect`` does the same by hand. Hydra turns a callback's exception into a
+    warning, so a failed collect ends the command here with exit status 1, naming the file and
+    the cause; so does a sweep whose every run failed (after collecting them).
     """
 
     def on_multirun_end(self, config, **kwargs):
-        table = results.collect(config.hydra.sweep.dir)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            table = results.collect(sweep_dir)
+        except (OSError, ValueError, ImportError) as error:
+            stale = sweep_dir / "results.csv"
+            left = (f" {stale} is left as it was, from an earlier collect: stale."
+                    if stale.exists() else "")
+            raise SystemExit(f"gmmlab: the sweep's runs are done, but collecting them failed: "
+                             f"{describe(error)}{left} Run gmmlab-collect {sweep_dir} once the "
+                             "cause is fixed.") from None
         print(f"[gmmlab] collected {len(table)} runs ({results.counts(table)}) into "
-              f"{Path(config.hydra.sweep.dir) / 'results.csv'}")
+              f"{sweep_dir / 'results.csv'}")
+        if (table["status"] == "failed").all():
+            raise SystemExit(f"gmmlab: every run of the sweep failed ({len(table)} runs); the "
+                             f"messages are in the column 'message' of {sweep_dir / 'results.csv'}"
+                             ".")
+
+
+def objective_value(record, objective, direction=None):
+    """What a sweep's job returns to Hydra's sweeper: the record's ``objective`` column (e.g.
+    'bic', 'loglik_per_sample', 'diagnostics.max_rhat') as a float. A failed run, or a run
+    without a finite value, gives the worst value for the sweeper's ``direction`` (+inf when
+    it minimises, -inf when it maximises, so an optimiser moves away) or NaN when there is no
+    direction. Raises ConfigError for a column no record has."""
+    direction = str(direction or "").lower()
+    worst = math.inf if "min" in direction else -math.inf if "max" in direction else math.nan
+    if record["status"] == "failed":
+        return worst
+    value = record
+    for part in objective.split("."):
+        if not isinstance(value, dict) or part not in value:
+            columns = sorted(k for k, v in record.items() if isinstance(v, int | float | None))
+            raise ConfigError(f"objective={objective!r}: the record has no such column; "
+                              f"expected one of {columns}.")
+        value = value[part]
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return worst
 
 
 class ConfigError(ValueError):
@@ -187,17 +227,20 @@ def run(cfg):
     the same configuration, data and versions (resume), else run and recorded.
 
     A configuration error stops a single run (exit 1, the message) and is the failed record of
-    its job in a sweep, which goes on.
+    its job in a sweep, which goes on. Returns the record's ``objective`` column, what Hydra's
+    sweepers (Optuna, Nevergrad, Ax) optimise: see :func:`objective_value`.
     """
     # Hydra sets the root logger to INFO: PyTensor's and rpy2's set-up notes (compiler flags,
     # R's library path) would reach the user as log lines; their warnings still do.
     for library in ("pytensor", "rpy2"):
         logging.getLogger(library).setLevel(logging.WARNING)
+    console.watch_interrupts()
     hydra_config = HydraConfig.get()
     single = hydra_config.mode == RunMode.RUN
+    output_dir = Path(hydra_config.runtime.output_dir)
     if not single:
         end_with_sweep()
-    output_dir = Path(hydra_config.runtime.output_dir)
+        results.register_run(hydra_config.sweep.dir, output_dir)
     overrides = list(hydra_config.overrides.task)
     spec, problem = job_spec(cfg, overrides, hydra_config.runtime.choices)
     if problem is not None and single:
@@ -206,14 +249,17 @@ def run(cfg):
     if problem is None:
         try:
             key = resume_key(spec)
-        except Exception as error:  # noqa: BLE001 - the data cannot be made: recorded below
-            problem = describe(error)
+        except console.PLUGIN_ERRORS as error:  # the data cannot be made: recorded below
+            console.pass_interrupt(error)
+            problem = (describe(error) if isinstance(error, Exception)
+                       else console.plugin_failure_message(error))
     with results.run_lock(output_dir):
         reason = "the configuration has an error" if key is None else results.stale_reason(
             output_dir, key)
         if reason is None and cfg.resume:
             print(f"[gmmlab] skipped (already done): {output_dir}")
-            return results.read_result(output_dir)
+            return objective_value(results.read_result(output_dir), cfg.objective,
+                                   hydra_config.sweeper.get("direction"))
         if reason not in (None, "no result yet") and key is not None and cfg.resume:
             print(f"[gmmlab] rerun, {reason}: {output_dir}")
         record = run_job(spec, output_dir, overrides, problem, key)
@@ -221,7 +267,7 @@ def run(cfg):
     print(f"[gmmlab] result: {output_dir / results.RESULT_FILE}")
     if record["status"] == "failed" and single:
         sys.exit(f"gmmlab: the run failed: {record['message']}")
-    return record
+    return objective_value(record, cfg.objective, hydra_config.sweeper.get("direction"))
 
 
 def end_with_sweep():
