@@ -230,8 +230,8 @@ def test_pymc_backend_under_the_conjugate_prior_has_its_closed_form_posterior():
     counts, sums, squares = conjugate.sufficient_statistics(X, np.ones((40, 1)))
     mean, _, dof, scale = conjugate.posterior_parameters(
         conjugate.make_prior(prior, X, 1), counts[0], sums[0], squares[0])
-    assert fit.means[0] == pytest.approx(mean[0], abs=0.05)  # posterior sd 0.16-0.21
-    assert fit.covariances[0] == pytest.approx(scale[0] / (dof[0] - 3), abs=0.08)
+    assert fit.means[0] == pytest.approx(mean, abs=0.05)  # posterior sd 0.16-0.21
+    assert fit.covariances[0] == pytest.approx(scale / (dof - 3), abs=0.08)
 
 
 def test_pymc_backend_names_a_prior_it_cannot_use():

@@ -25,8 +25,16 @@ a density with the posterior's symmetry and its shape (a Rao-Blackwellised mixtu
 'importance': importance sampling from q (Lee & Robert's 2016 dual importance sampling),
     log mean e^l2, standard error sd(e^l2) / (sqrt(N2) mean(e^l2)).
 
-Measured against the exact evidence (experiments/evidence/estimators.py) the two agree; bridge
-sampling's error is the smaller per second (the numbers are in that script's output).
+Chosen by accuracy per second against the exact evidence (``python
+experiments/evidence/estimators.py --seeds 5``, six enumeration cases, 5 seeds each, on a
+shared machine under load): bridge sampling rmse 0.0083, importance sampling 0.0135, at 9.4 s
+and 7.4 s a run, so 1/(MSE x seconds) 1.56e3 against 745: bridge sampling is about twice as
+efficient, and every run of both was within max(4 se, 0.05). PyMC's SMC (``pm.sample_smc``, 2
+chains x 2000 particles, on the NIW model of the 1-D K = 2 case) was 0.02 and 0.04 off, with no
+standard error, in 254 s (compile included) on the same machine: not offered. The draws come
+from the Gibbs sampler rather than the PyMC backend's NUTS: under the conjugate prior it is
+exact, needs no compile, runs 4 chains x 1500 sweeps in about a second, and gives the full
+conditionals the proposal is made of.
 """
 
 import math
