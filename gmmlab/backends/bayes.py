@@ -463,8 +463,9 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, **options):
                "compile_seconds": compile_seconds, "sampler_seconds": sampler_seconds}
     summary = summarise_posterior(idata, X, spec.relabel)
     add_relabelled_posterior(idata, summary["draws"])
-    diagnostics = summary.pop("diagnostics") | timings | spec.inference_record() | (
-        sampler_statistics(idata) if spec.inference == "nuts" else {})
+    diagnostics = (summary.pop("diagnostics") | nonempty_components(X, summary["draws"], seed)
+                   | timings | spec.inference_record()
+                   | (sampler_statistics(idata) if spec.inference == "nuts" else {}))
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
                      **summary)
@@ -741,6 +742,41 @@ def _offset_start(initvals, prior, X):
     if "weights" in initvals:
         start["weights"] = initvals["weights"][order]
     return start
+
+
+def nonempty_components(X, draws, seed, block=500):
+    """The posterior of K+, the number of components with at least one point: for every draw s,
+    allocations z_n ~ Categorical(responsibilities of x_n under theta_s), K+_s the number of
+    distinct labels (Malsiner-Walli, Fruhwirth-Schnatter & Grun 2016). With a sparse Dirichlet
+    (``alpha`` small, e.g. 0.01, over a generous K) superfluous components empty, and the mode of
+    K+ estimates the number of clusters.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    draws : dict
+        weights (S, K), means (S, K, D), covariances (S, K, D, D).
+    seed : int
+
+    Returns
+    -------
+    dict
+        nonempty_components_probabilities: list of K shares (K+ = 1..K);
+        nonempty_components_mode: the K+ of highest share.
+    """
+    from gmmlab.model.gibbs import allocations
+
+    rng = np.random.default_rng(seed)
+    S, K = draws["weights"].shape
+    occupied = np.empty(S, dtype=int)
+    for start in range(0, S, block):
+        part = slice(start, start + block)
+        z = allocations(X, draws["weights"][part], draws["means"][part],
+                        draws["covariances"][part], rng)  # (s, N)
+        occupied[part] = (np.eye(K, dtype=bool)[z].any(axis=1)).sum(axis=1)
+    shares = np.bincount(occupied, minlength=K + 1)[1:] / S
+    return {"nonempty_components_probabilities": shares.tolist(),
+            "nonempty_components_mode": int(np.argmax(shares)) + 1}
 
 
 def summarise_posterior(idata, X, relabel="pivot"):
