@@ -158,6 +158,7 @@ def test_pymc_records_the_tree_depth_cap_and_the_smallest_eigenvalue_of_any_draw
 @pytest.mark.parametrize("n_features, covariance_type, prior", [
     (1, "full", "lkj"), (2, "full", "lkj"), (2, "tied", "lkj"), (2, "diag", "lkj"),
     (2, "spherical", "lkj"), (2, "full", "inverse_wishart"), (3, "full", "lkj"),
+    (1, "full", "normal_inverse_wishart"), (2, "full", "normal_inverse_wishart"),
 ])
 def test_marginal_likelihood_equals_the_textbook_mixture(n_features, covariance_type, prior):
     """The hand-written batched log density and PyMC's pm.Mixture / pm.NormalMixture give the
@@ -242,8 +243,33 @@ def test_inverse_gamma_variances_and_unknown_prior():
     assert st.kstest(variances, st.invgamma(a=1.5, scale=x.var() / 16 / 2).cdf).pvalue > 1e-3
     result = backends.fit("pymc", x, 2, covariance_prior="wishart")
     assert result.status == "failed"
-    assert ("covariance_prior must be one of ['lkj', 'inverse_wishart'], got 'wishart'"
-            in result.message)
+    assert ("covariance_prior must be one of ['lkj', 'inverse_wishart', 'normal_inverse_wishart'"
+            "], got 'wishart'" in result.message)
+
+
+def test_normal_inverse_wishart_prior_draws_match_scipy():
+    """Sigma_k ~ IW(nu0, S0) against scipy's, and sqrt(k0) L_k^-1 (mu_k - m0) ~ N(0, I)
+    (L_k L_k^T = Sigma_k): KS tests on 4000 prior draws of the PyMC model."""
+    import pymc as pm
+    import scipy.stats as st
+
+    from gmmlab.backends.bayes import build_model
+
+    X = load_dataset("faithful").X
+    prior = {"family": "normal-inverse-wishart", "mean": [3.0, 70.0], "kappa": 0.2,
+             "dof": 5.0, "scale": [[1.0, 5.0], [5.0, 120.0]], "alpha": 2.0}
+    model = build_model(X, 2, "full", covariance_prior="normal_inverse_wishart", prior=prior,
+                        ordered=False)
+    covariances, means, weights = pm.draw(
+        [model["covariances"], model["means"], model["weights"]], draws=4000, random_seed=1)
+    reference = st.invwishart(df=5, scale=np.array(prior["scale"])).rvs(4000, random_state=2)
+    for statistic in (lambda s: s[:, 0, 0], lambda s: s[:, 0, 1], lambda s: s[:, 1, 1]):
+        assert st.ks_2samp(statistic(covariances[:, 1]), statistic(reference)).pvalue > 1e-3
+    standard = np.sqrt(0.2) * np.linalg.solve(np.linalg.cholesky(covariances),
+                                              (means - [3.0, 70.0])[..., None])[..., 0]
+    for d in range(2):
+        assert st.kstest(standard[:, 0, d], st.norm.cdf).pvalue > 1e-3
+    assert st.kstest(weights[:, 0], st.beta(2, 2).cdf).pvalue > 1e-3
 
 
 @pytest.mark.pymc

@@ -12,6 +12,14 @@ Generative story (priors scaled to the data: centre m and spread s of each featu
              full/tied  Sigma_k ~ InverseWishart(nu = D + 2, Psi = sigma_scale^2 S / K^(2/D)),
              S the data's covariance; diag  sigma_kd^2 ~ InverseGamma(nu/2, Psi_dd/2);
              spherical  sigma_k^2 ~ InverseGamma(nu/2, mean(diag Psi)/2)
+    covariance_prior 'normal_inverse_wishart' (conjugate, full covariances only; the prior of
+             :func:`gmmlab.marginal_likelihood`, so that fits and evidence agree): ``prior`` a
+             dict {"family": "normal-inverse-wishart", "mean": m0, "kappa": k0, "dof": nu0,
+             "scale": S0, "alpha": a} (:mod:`gmmlab.model.conjugate`; None: its default_prior),
+             Sigma_k ~ InverseWishart(nu0, S0) (as above, Bartlett), pi ~ Dirichlet(a 1_K),
+             mu_k = m0 + L_k o_k / sqrt(k0), o_k ~ N(0, I) (so mu_k | Sigma_k ~ N(m0,
+             Sigma_k / k0)); ordered: the first coordinates of the offsets o_k, which
+             also picks one labelling of every point of the parameter space
     x_n ~ sum_k pi_k N(mu_k, Sigma_k)
 
 Two ways to write the likelihood, the same density (equal to 1e-10, tested):
@@ -54,7 +62,7 @@ INFERENCE = ("nuts", "advi")
 SAMPLERS = ("nutpie", "pymc")
 LIKELIHOODS = ("marginal", "mixture")
 RELABEL = ("pivot", "stephens")
-COVARIANCE_PRIORS = ("lkj", "inverse_wishart")
+COVARIANCE_PRIORS = ("lkj", "inverse_wishart", "normal_inverse_wishart")
 DENSITIES = ("auto", "numba", "pytensor")
 # nutpie's chains start at the EM fit jittered by U(-START_JITTER, START_JITTER) in every
 # unconstrained coordinate. PyMC's jitter, U(-1, 1), multiplies a gap between ordered means or a
@@ -72,11 +80,13 @@ STORED = ("weights", "means", "covariances")  # kept per draw besides the free v
 
 
 def build_model(X, n_components, covariance_type, *, likelihood="marginal", ordered=True,
-                alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0):
+                alpha=1.0, mean_scale=2.0, covariance_prior="lkj", sigma_scale=1.0, eta=2.0,
+                prior=None):
     """The PyMC model of X (N, D), with named dims component/feature and deterministic
     ``weights (component,)``, ``means (component, feature)``, ``covariances (component,
     feature, feature_)``. The data and the prior scales derived from them are ``pm.Data``
-    (:func:`data_values`)."""
+    (:func:`data_values`). ``prior``: the normal-inverse-Wishart prior's dict, for
+    covariance_prior 'normal_inverse_wishart' only (module docstring)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -85,50 +95,100 @@ def build_model(X, n_components, covariance_type, *, likelihood="marginal", orde
     check_choice("likelihood", likelihood, LIKELIHOODS)
     N, D = X.shape
     K = n_components
+    conjugate_prior = _conjugate_prior(X, K, covariance_type, covariance_prior, prior)
     coords = {"component": np.arange(K), "feature": np.arange(D), "feature_": np.arange(D),
               "rest": np.arange(D - 1)}
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value)
-                for name, value in data_values(X, K, covariance_prior, sigma_scale).items()}
+                for name, value in data_values(X, K, covariance_prior, sigma_scale,
+                                               conjugate_prior).items()}
         centre, spread = data["centre"], data["spread"]
+        if conjugate_prior is not None:
+            alpha = conjugate_prior.alpha
         weights = pm.Dirichlet("weights", a=np.full(K, alpha), dims="component")
         transform = {"transform": pm.distributions.transforms.ordered} if ordered else {}
-        mu_first = pm.Normal("mu_first", mu=centre[0], sigma=mean_scale * spread[0],
-                             dims="component", **transform)
-        if D == 1:
-            means = pm.Deterministic("means", mu_first[:, None], dims=("component", "feature"))
-        else:
-            mu_rest = pm.Normal("mu_rest", mu=centre[1:], sigma=mean_scale * spread[1:],
-                                dims=("component", "rest"))
-            means = pm.Deterministic("means", pt.concatenate([mu_first[:, None], mu_rest], 1),
-                                     dims=("component", "feature"))
+        if conjugate_prior is None:
+            means = _independent_means(pm, pt, K, D, centre, spread, mean_scale, transform)
         if covariance_prior == "lkj":
             chols = _lkj_factors(pm, pt, covariance_type, K, D, sigma_scale * spread, eta)
         else:
-            chols = _inverse_wishart_factors(pm, pt, covariance_type, K, D, data)
+            nu = D + 2 if conjugate_prior is None else conjugate_prior.dof
+            chols = _inverse_wishart_factors(pm, pt, covariance_type, K, D, data, nu)
+        if conjugate_prior is not None:
+            means = _conjugate_means(pm, pt, K, D, chols, conjugate_prior, transform)
         pm.Deterministic("covariances", pt.stack([c @ c.T for c in chols]),
                          dims=("component", "feature", "feature_"))
         if likelihood == "marginal":
             pm.Potential("x", mixture_log_density(data["X"], weights, means, pt.stack(chols))
                          .sum())
         elif D == 1:
-            pm.NormalMixture("x", w=weights, mu=mu_first, sigma=pt.stack([c[0, 0] for c in chols]),
-                             observed=X[:, 0])
+            pm.NormalMixture("x", w=weights, mu=means[:, 0],
+                             sigma=pt.stack([c[0, 0] for c in chols]), observed=X[:, 0])
         else:
             components = [pm.MvNormal.dist(mu=means[k], chol=chols[k]) for k in range(K)]
             pm.Mixture("x", w=weights, comp_dists=components, observed=X)
     return model
 
 
-def data_values(X, n_components, covariance_prior="lkj", sigma_scale=1.0):
+def _conjugate_prior(X, K, covariance_type, covariance_prior, prior):
+    """The normal-inverse-Wishart prior (:class:`gmmlab.model.conjugate.MixturePrior`) for
+    covariance_prior 'normal_inverse_wishart', else None (and ``prior`` must be None)."""
+    from gmmlab.model import conjugate
+
+    if covariance_prior != "normal_inverse_wishart":
+        if prior is not None:
+            raise ValueError(f"prior is the normal-inverse-Wishart prior's dict, used with "
+                             f"covariance_prior='normal_inverse_wishart' only; got "
+                             f"covariance_prior={covariance_prior!r} and prior={prior!r}.")
+        return None
+    if covariance_type != "full":
+        raise ValueError("covariance_prior='normal_inverse_wishart' puts one inverse-Wishart "
+                         "on each component's covariance: covariance_type must be 'full', "
+                         f"got {covariance_type!r}.")
+    prior = conjugate.make_prior(prior, X, K)
+    if not prior.conjugate:
+        raise ValueError(f"prior['family'] must be {conjugate.CONJUGATE!r} in the pymc "
+                         f"backend, got {prior.family!r}.")
+    return prior
+
+
+def _independent_means(pm, pt, K, D, centre, spread, mean_scale, transform):
+    """mu_kd ~ N(centre_d, (mean_scale spread_d)^2), the first feature's ordered if asked."""
+    mu_first = pm.Normal("mu_first", mu=centre[0], sigma=mean_scale * spread[0],
+                         dims="component", **transform)
+    if D == 1:
+        means = pm.Deterministic("means", mu_first[:, None], dims=("component", "feature"))
+    else:
+        mu_rest = pm.Normal("mu_rest", mu=centre[1:], sigma=mean_scale * spread[1:],
+                            dims=("component", "rest"))
+        means = pm.Deterministic("means", pt.concatenate([mu_first[:, None], mu_rest], 1),
+                                 dims=("component", "feature"))
+    return means
+
+
+def _conjugate_means(pm, pt, K, D, chols, prior, transform):
+    """mu_k = m0 + L_k o_k / sqrt(k0), o_k ~ N(0, I), the offsets' first coordinates ordered
+    if asked: mu_k | Sigma_k ~ N(m0, Sigma_k / k0)."""
+    offsets = pm.Normal("mean_offset_first", 0.0, 1.0, dims="component", **transform)[:, None]
+    if D > 1:
+        offsets = pt.concatenate([offsets, pm.Normal("mean_offset_rest", 0.0, 1.0,
+                                                     dims=("component", "rest"))], 1)
+    return pm.Deterministic("means", prior.mean + pt.stack(
+        [chols[k] @ offsets[k] for k in range(K)]) / np.sqrt(prior.kappa),
+        dims=("component", "feature"))
+
+
+def data_values(X, n_components, covariance_prior="lkj", sigma_scale=1.0, conjugate_prior=None):
     """The model's ``pm.Data`` for X (N, D): X, its centre and spread per feature, and for the
-    inverse-Wishart prior the Cholesky factor C of J Psi^-1 J and the diagonal of
-    Psi = sigma_scale^2 S / K^(2/D) (S the covariance of X, J the exchange matrix)."""
+    inverse-Wishart priors the Cholesky factor C of J Psi^-1 J and the diagonal of Psi
+    (J the exchange matrix): Psi = sigma_scale^2 S / K^(2/D) (S the covariance of X), or the
+    normal-inverse-Wishart ``conjugate_prior``'s scale."""
     N, D = X.shape
     values = {"X": X, "centre": X.mean(axis=0), "spread": X.std(axis=0)}
-    if covariance_prior == "inverse_wishart":
+    if covariance_prior != "lkj":
         scale = (sigma_scale**2 * np.cov(X, rowvar=False, bias=True).reshape(D, D)
-                 / n_components ** (2 / D))
+                 / n_components ** (2 / D)) if conjugate_prior is None else (
+                     conjugate_prior.scale)
         reverse = np.eye(D)[::-1]
         values["psi_factor"] = np.linalg.cholesky(reverse @ np.linalg.inv(scale) @ reverse)
         values["psi_diagonal"] = np.diag(scale).copy()
@@ -167,9 +227,9 @@ def _lkj_factors(pm, pt, covariance_type, K, D, scales, eta):
     return [sigma[k] * pt.eye(D) for k in range(K)]
 
 
-def _inverse_wishart_factors(pm, pt, covariance_type, K, D, data):
+def _inverse_wishart_factors(pm, pt, covariance_type, K, D, data, nu):
     """K lower-triangular factors L_k (D, D) of the covariances, with inverse-Wishart priors
-    IW(nu = D + 2, Psi) (inverse-gamma for diag and spherical variances); ``data`` holds
+    IW(nu, Psi) (inverse-gamma for diag and spherical variances); ``data`` holds
     psi_factor and psi_diagonal (:func:`data_values`).
 
     Full and tied use Bartlett's decomposition of the precision Sigma^-1 ~ Wishart(nu, Psi^-1),
@@ -178,7 +238,6 @@ def _inverse_wishart_factors(pm, pt, covariance_type, K, D, data):
     triangular, A_ii^2 ~ chi^2(nu - i) (i = 0..D-1), A_ij ~ N(0, 1) below the diagonal; then
     Sigma = L L^T with L = J P^-T J, lower triangular.
     """
-    nu = D + 2
     covariance_type = _effective_type(covariance_type, D)
     if covariance_type in ("full", "tied"):
         reverse = np.eye(D)[::-1]
@@ -274,9 +333,13 @@ class FitSpec:
     advi_learning_rate : float
     alpha, mean_scale, sigma_scale, eta : float
         Prior constants (module docstring).
-    covariance_prior : {'lkj', 'inverse_wishart'}
+    covariance_prior : {'lkj', 'inverse_wishart', 'normal_inverse_wishart'}
     density : {'auto', 'numba', 'pytensor'}
     mass_matrix : {'low_rank', 'diag'}
+    prior : dict or None
+        The normal-inverse-Wishart prior's dict (:mod:`gmmlab.model.conjugate`), with
+        covariance_prior 'normal_inverse_wishart' only (checked against the data by
+        :func:`build_model`); None: its data-scaled default. Its alpha replaces ``alpha``.
     """
 
     n_components: int
@@ -302,6 +365,7 @@ class FitSpec:
     eta: float = 2.0
     density: str = "auto"
     mass_matrix: str = "low_rank"
+    prior: dict | None = None
 
     def __post_init__(self):
         check_choice("covariance_type", self.covariance_type, COVARIANCE_TYPES)
@@ -331,7 +395,7 @@ class FitSpec:
         """:func:`build_model`'s arguments: what the model is, whatever samples it."""
         return {name: getattr(self, name) for name in (
             "n_components", "covariance_type", "likelihood", "ordered", "alpha", "mean_scale",
-            "covariance_prior", "sigma_scale", "eta")}
+            "covariance_prior", "sigma_scale", "eta", "prior")}
 
     @property
     def way(self):
@@ -363,8 +427,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, **options):
     'quantiles', means at evenly spread quantiles of the first feature. Started far from the
     data's modes, a chain can stick in a poor mode (seen on Old Faithful: R-hat 2.2).
     ``reg_covar`` only regularises that EM fit; the posterior has no such floor.
-    covariance_prior: 'lkj' or 'inverse_wishart' (module docstring; only the second keeps the
-    posterior proper where several identical or collinear points meet one component);
+    covariance_prior: 'lkj', 'inverse_wishart' or 'normal_inverse_wishart' (module docstring;
+    only the last two keep the posterior proper where several identical or collinear points
+    meet one component); prior: the last one's dict (None: its default, as
+    :func:`gmmlab.marginal_likelihood`'s), its alpha replacing ``alpha``;
     sigma_scale scales either prior's spread of standard deviations, eta is the LKJ
     concentration (unused by the other). max_treedepth caps NUTS at 2^max_treedepth gradients
     per draw; the share of draws that hit the cap is recorded, as a sign of a posterior too
@@ -382,6 +448,10 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, **options):
     spec = FitSpec(n_components, covariance_type, **options)
     started = time.perf_counter()
     initvals = _start(X, n_components, covariance_type, seed, reg_covar, spec.start)
+    conjugate_prior = _conjugate_prior(X, n_components, covariance_type, spec.covariance_prior,
+                                       spec.prior)
+    if conjugate_prior is not None:
+        initvals = _offset_start(initvals, conjugate_prior, X)
     # One BLAS thread: the model's ops work on D x D matrices, where threads only contend.
     # Numba notes each PyTensor function it compiles but cannot cache on disk (it holds
     # pointers); the function runs all the same, so the note is not shown.
@@ -393,8 +463,9 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, **options):
                "compile_seconds": compile_seconds, "sampler_seconds": sampler_seconds}
     summary = summarise_posterior(idata, X, spec.relabel)
     add_relabelled_posterior(idata, summary["draws"])
-    diagnostics = summary.pop("diagnostics") | timings | spec.inference_record() | (
-        sampler_statistics(idata) if spec.inference == "nuts" else {})
+    diagnostics = (summary.pop("diagnostics") | nonempty_components(X, summary["draws"], seed)
+                   | timings | spec.inference_record()
+                   | (sampler_statistics(idata) if spec.inference == "nuts" else {}))
     return FitResult("pymc", n_components, covariance_type, idata=idata,
                      diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
                      **summary)
@@ -431,7 +502,7 @@ def compiled_nutpie_model(X, structure):
     import nutpie
     from pymc.model.transform.optimization import freeze_dims_and_data
 
-    key = (tuple(sorted(structure.items())), X.shape, hashlib.sha256(X.tobytes()).hexdigest())
+    key = (repr(sorted(structure.items())), X.shape, hashlib.sha256(X.tobytes()).hexdigest())
     if key in _NUTPIE_MODELS:
         return *_NUTPIE_MODELS[key], 0.0
     began = time.perf_counter()
@@ -653,6 +724,59 @@ def _start(X, n_components, covariance_type, seed, reg_covar, start):
     if X.shape[1] > 1:
         initvals["mu_rest"] = fit.means_[order, 1:]
     return initvals
+
+
+def _offset_start(initvals, prior, X):
+    """The start of the normal-inverse-Wishart model's mean offsets o_k = sqrt(k0) L^-1 (mu_k -
+    m0) from :func:`_start`'s means, L the Cholesky factor of the inverse-Wishart's mode
+    S0 / (nu0 + D + 1); components sorted by the offsets' first coordinate (ordered)."""
+    K, D = len(initvals["mu_first"]), X.shape[1]
+    means = np.column_stack([initvals["mu_first"],
+                             initvals.get("mu_rest", np.tile(prior.mean[1:], (K, 1)))])
+    factor = np.linalg.cholesky(prior.scale / (prior.dof + D + 1))
+    offsets = np.sqrt(prior.kappa) * np.linalg.solve(factor, (means - prior.mean).T).T
+    order = np.argsort(offsets[:, 0])
+    start = {"mean_offset_first": offsets[order, 0]}
+    if D > 1:
+        start["mean_offset_rest"] = offsets[order, 1:]
+    if "weights" in initvals:
+        start["weights"] = initvals["weights"][order]
+    return start
+
+
+def nonempty_components(X, draws, seed, block=500):
+    """The posterior of K+, the number of components with at least one point: for every draw s,
+    allocations z_n ~ Categorical(responsibilities of x_n under theta_s), K+_s the number of
+    distinct labels (Malsiner-Walli, Fruhwirth-Schnatter & Grun 2016). With a sparse Dirichlet
+    (``alpha`` small, e.g. 0.01, over a generous K) superfluous components empty, and the mode of
+    K+ estimates the number of clusters.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    draws : dict
+        weights (S, K), means (S, K, D), covariances (S, K, D, D).
+    seed : int
+
+    Returns
+    -------
+    dict
+        nonempty_components_probabilities: list of K shares (K+ = 1..K);
+        nonempty_components_mode: the K+ of highest share.
+    """
+    from gmmlab.model.gibbs import allocations
+
+    rng = np.random.default_rng(seed)
+    S, K = draws["weights"].shape
+    occupied = np.empty(S, dtype=int)
+    for start in range(0, S, block):
+        part = slice(start, start + block)
+        z = allocations(X, draws["weights"][part], draws["means"][part],
+                        draws["covariances"][part], rng)  # (s, N)
+        occupied[part] = (np.eye(K, dtype=bool)[z].any(axis=1)).sum(axis=1)
+    shares = np.bincount(occupied, minlength=K + 1)[1:] / S
+    return {"nonempty_components_probabilities": shares.tolist(),
+            "nonempty_components_mode": int(np.argmax(shares)) + 1}
 
 
 def summarise_posterior(idata, X, relabel="pivot"):

@@ -6,7 +6,10 @@
   likelihood-ratio test of K against K + 1, as mclust's ``mclustBootstrapLRT`` (its command:
   ``python -m gmmlab.selection.bootstrap``; not imported here, so that command runs it
   fresh);
-- ``gmmlab-select`` (:mod:`gmmlab.selection.cli`): :func:`select` from the command line.
+- ``gmmlab-select`` (:mod:`gmmlab.selection.cli`): :func:`select` from the command line;
+- :func:`gmmlab.selection.evidence.marginal_likelihood` and
+  :func:`~gmmlab.selection.evidence.posterior_over_k`: the Bayesian evidence of each K with its
+  Monte Carlo error, and the posterior over K (exported by :mod:`gmmlab`).
 """
 
 from gmmlab.selection.select import SelectionResult, select
