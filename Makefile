@@ -68,8 +68,8 @@ lint: $(STAMP)
 # docs/_build/html with warnings as errors; the tutorials execute during the build (myst-nb,
 # cached in docs/_build/.jupyter_cache), then the link check.
 DOCS_STAMP := $(VENV)/.installed-docs-$(subst $(comma),+,$(EXTRAS))
-DOCTEST_MODULES := gmmlab/em.py gmmlab/selection.py gmmlab/backends/__init__.py \
-	gmmlab/datasets.py gmmlab/results.py gmmlab/reports.py
+DOCTEST_MODULES := gmmlab/model/em.py gmmlab/selection/select.py gmmlab/backends/__init__.py \
+	gmmlab/datasets.py gmmlab/study/results.py gmmlab/report/builder.py
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS),docs]"
 	touch $(DOCS_STAMP)

@@ -18,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf import nodes as omegaconf_nodes
 
-from gmmlab import runner
+from gmmlab.study import runner
 
 # The config groups a user picks from, with what the table's header says of each.
 GROUPS = {"dataset": "the data set (gmmlab.datasets.load_dataset)",
@@ -109,7 +109,7 @@ def configuration_tables():
         base = compose("config", return_hydra_config=True)
         comments = trailing_comments(conf / "config.yaml")
         out += ["## Top-level keys", "",
-                "The schema `RunSchema` (gmmlab.runner), defaults from `conf/config.yaml`: "
+                "The schema `RunSchema` (gmmlab.study.runner), defaults from `conf/config.yaml`: "
                 "`gmmlab KEY=VALUE`.", "",
                 "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for field in dataclasses.fields(runner.RunSchema):
@@ -179,8 +179,26 @@ def write_gallery(app):
             old.unlink()
 
 
+def resolve_top_level_alias(app, env, node, contnode):
+    """Resolve ``gmmlab.select`` and the other names ``gmmlab`` re-exports (its ``__all__``)
+    to where they are defined and documented (``gmmlab.selection.select.select``)."""
+    import gmmlab
+
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("gmmlab."):
+        return None
+    name = target.removeprefix("gmmlab.")
+    if name not in gmmlab.__all__:
+        return None
+    obj = getattr(gmmlab, name)
+    canonical = f"{obj.__module__}.{obj.__qualname__}"
+    return env.domains["py"].resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                          canonical, node, contnode)
+
+
 def setup(app):
     """Register the build steps; parallel reads are safe (they run before reading)."""
     app.connect("builder-inited", write_configuration_tables)
     app.connect("builder-inited", write_gallery)
+    app.connect("missing-reference", resolve_top_level_alias)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
