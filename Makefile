@@ -13,7 +13,7 @@ EXTRAS := dev$(shell Rscript -e 'quit(status = !requireNamespace("mclust", quiet
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),+,$(EXTRAS))
 
-.PHONY: run reports test test-fast test-slow test-cluster lint bench bench-bayes bench-mclust bench-select clean
+.PHONY: run reports test test-fast test-slow test-cluster lint docs docs-linkcheck bench bench-bayes bench-mclust bench-select clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@[ -n "$(PYTHON)" ] || { echo "gmmlab needs Python 3.12 or 3.13: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -68,6 +68,31 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The documentation site: the extra 'docs' added to .venv (a stamp of its own beside the main
+# one, so make test and make docs share one .venv), then the API examples run as doctests
+# (pytest --doctest-modules on the modules the reference documents), then Sphinx into
+# docs/_build/html with warnings as errors; the tutorials execute during the build (myst-nb,
+# cached in docs/_build/.jupyter_cache), then the link check.
+DOCS_STAMP := $(VENV)/.installed-docs-$(subst $(comma),+,$(EXTRAS))
+DOCTEST_MODULES := gmmlab/model/em.py gmmlab/selection/select.py gmmlab/backends/__init__.py \
+	gmmlab/datasets.py gmmlab/study/results.py gmmlab/report/builder.py
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS),docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m pytest --doctest-modules -p no:cacheprovider -q $(DOCTEST_MODULES)
+	$(BIN)/python -m sphinx -b html -W --keep-going -n docs docs/_build/html
+	$(MAKE) docs-linkcheck
+	@echo "site:    docs/_build/html/index.html"
+
+# Internal links only (no network here but the package registries): Sphinx's linkcheck with
+# every http(s) address ignored (docs/conf.py, linkcheck_ignore), then every relative href and
+# src of the built pages, anchors included, checked against the files (docs/check_links.py).
+docs-linkcheck: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -b linkcheck -W --keep-going -q docs docs/_build/linkcheck
+	$(BIN)/python docs/check_links.py docs/_build/html
+
 bench: $(STAMP)
 	$(BIN)/python experiments/speed/bench_em.py
 
@@ -81,4 +106,4 @@ bench-select: $(STAMP)
 	$(BIN)/python experiments/speed/bench_select.py --output experiments/speed/select.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build

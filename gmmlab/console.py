@@ -1,5 +1,5 @@
 """The one top-level error handler of gmmlab's console commands (``gmmlab``, ``gmmlab-collect``,
-``gmmlab-report``, ``gmmlab-select``): :func:`run_command`.
+``gmmlab-report``, ``gmmlab-select``): :func:`~gmmlab.console.run_command`.
 
 A known error (bad input: a file, a column, a key, a value) prints one paragraph naming the
 culprit and what is expected, and exits with 1. An unexpected one prints a short message and

@@ -525,10 +525,45 @@ def load_dataset(name, *, standardize=False, test_size=None, split_seed=0, targe
                  **options):
     """Load a named data set; ``options`` go to its loader (e.g. ``n_samples``, ``seed``).
 
-    test_size : fraction in (0, 1) held out by a permutation seeded with ``split_seed``.
-    standardize : centre and scale every feature by the training mean and standard deviation
-        (test data and true parameters transformed alike). Both are recorded in ``metadata``.
-    target : for ``custom``, the "module:function" that returns the data.
+    Parameters
+    ----------
+    name : str
+        A name of :func:`available` (``'faithful'``, ``'tutorial_1d'``, ``'synthetic'``,
+        ``'csv'``, ...), an installed plug-in's, or ``'custom'`` with ``target``.
+    standardize : bool, default=False
+        Centre and scale every feature by the training mean and standard deviation (test data
+        and true parameters transformed alike).
+    test_size : float or None, default=None
+        Fraction in (0, 1) held out as ``X_test``, by a permutation seeded with
+        ``split_seed``.
+    split_seed : int, default=0
+        Seed of the held-out split.
+    target : str or None, default=None
+        For ``custom``: the "module:function" that returns the data.
+    **options
+        The loader's options (``path`` and ``columns`` for ``csv``; ``n_samples``, ``seed``,
+        ... for the generated sets).
+
+    Returns
+    -------
+    Dataset
+        ``X`` (N, D), ``X_test`` or None, ``feature_names``, ``labels`` and ``truth`` when
+        known, ``provenance``, and ``metadata`` (options, split and standardisation).
+
+    Raises
+    ------
+    ValueError
+        An unknown name, a bad option, or data that fail the checks (a CSV's bad cell is named
+        by file, column and row).
+
+    Examples
+    --------
+    >>> from gmmlab.datasets import load_dataset
+    >>> data = load_dataset("faithful", test_size=0.25)
+    >>> data.X.shape, data.X_test.shape, data.feature_names
+    ((204, 2), (68, 2), ('eruptions', 'waiting'))
+    >>> load_dataset("tutorial_1d").truth.means.ravel()
+    array([-1.,  2.,  5.])
     """
     dataset = loader(name, target)(**options)
     if not isinstance(dataset, Dataset):

@@ -128,15 +128,60 @@ def check(name, covariance_type="full", **options):
 def fit(name, X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, **options):
     """Fit backend ``name`` to X (N, D); never raises for a failing fit: status 'failed'.
 
-    Bad arguments (unknown backend, bad options or target) raise BackendError, before
-    anything is fitted. A backend function gets, by name, those of ``X, n_components,
-    covariance_type, seed, reg_covar`` it takes, and the options; it returns a
-    :class:`FitResult` or a mapping with ``weights`` (K,), ``means`` (K, D) and
-    ``covariances`` (full (K, D, D) or in the shape of the covariance type), optionally
-    ``n_iter``, ``converged`` and ``diagnostics``. The function gets its own copy of X, so the
-    data the metrics see are the data as loaded; what it returns must pass
-    :func:`check_result`, else the fit is 'failed' with the reason. Any exception the function
-    raises, ``SystemExit`` included, is a 'failed' fit; ``KeyboardInterrupt`` is not caught.
+    A backend function gets, by name, those of ``X, n_components, covariance_type, seed,
+    reg_covar`` it takes, and the options; it returns a :class:`FitResult` or a mapping with
+    ``weights`` (K,), ``means`` (K, D) and ``covariances`` (full (K, D, D) or in the shape of
+    the covariance type), optionally ``n_iter``, ``converged`` and ``diagnostics``. The
+    function gets its own copy of X, so the data the metrics see are the data as loaded;
+    what it returns must pass :func:`check_result`, else the fit is 'failed' with the reason.
+    Any exception the function raises, ``SystemExit`` included, is a 'failed' fit;
+    ``KeyboardInterrupt`` is not caught.
+
+    Parameters
+    ----------
+    name : str
+        A backend of :func:`available`: ``'em'``, ``'em_select'``, ``'sklearn'``,
+        ``'sklearn_vb'``, ``'pymc'``, ``'mclust'``, an installed plug-in's name, or
+        ``'custom'`` with ``target="module:function"`` among the options.
+    X : array-like of shape (N, D)
+        The data.
+    n_components : int
+        K, the number of components.
+    covariance_type : str, default='full'
+        scikit-learn's 'full', 'tied', 'diag', 'spherical', or one of mclust's 14 models for
+        the backends that fit them (:data:`COVARIANCE_TYPES`).
+    seed : int, default=0
+        Seeds the backend's starts and sampler.
+    reg_covar : float, default=1e-6
+        Added to every covariance's diagonal by the EM backends (>= 0).
+    **options
+        The backend function's keyword options (``singular='stop'``, ``draws=500``, ...).
+
+    Returns
+    -------
+    FitResult
+        Weights (K,), means (K, D), full covariances (K, D, D), ``status`` ('ok',
+        'singular' or 'failed' with ``message``), iterations, log-likelihood history, wall
+        time, diagnostics (and the draws for PyMC).
+
+    Raises
+    ------
+    BackendError
+        An unknown backend, an option its function does not take, a covariance type it
+        cannot fit or a bad target, before anything is fitted.
+
+    Examples
+    --------
+    >>> from gmmlab import backends, load_dataset
+    >>> X = load_dataset("faithful").X
+    >>> result = backends.fit("em", X, n_components=2, seed=0)
+    >>> result.status, result.means.shape, result.covariances.shape
+    ('ok', (2, 2), (2, 2, 2))
+    >>> backends.fit("em", X, 2, singular="never").message  # a failing fit is recorded
+    "ValueError: singular must be one of ['error', 'stop', 'reset'], got 'never'."
+    >>> backends.fit("em", X, 2, shrinkage=0.5)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    gmmlab.backends.BackendError: an option fit_em does not take
     """
     function, arguments = check(name, covariance_type, **options)
     label = options.get("target") or name

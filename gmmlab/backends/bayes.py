@@ -1,6 +1,6 @@
 """The ``pymc`` backend: a Bayesian Gaussian mixture, marginalised over the labels.
 
-Generative story (priors scaled to the data: centre m and spread s of each feature):
+Generative story (priors scaled to the data: centre m and spread s of each feature)::
 
     pi ~ Dirichlet(alpha 1_K)
     mu_k ~ N(m, (mean_scale s)^2)              (optionally ordered along the first feature)
@@ -23,9 +23,9 @@ Generative story (priors scaled to the data: centre m and spread s of each featu
     x_n ~ sum_k pi_k N(mu_k, Sigma_k)
 
 Two ways to write the likelihood, the same density (equal to 1e-10, tested):
-'marginal' (the default), one batched expression, log p(x_n) = logsumexp_k [log pi_k
-- 1/2 |L_k^-1 (x_n - mu_k)|^2 - sum_d log L_k,dd - D/2 log 2 pi] with L_k the Cholesky factor of
-Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
+'marginal' (the default), one batched expression, ``log p(x_n) = logsumexp_k [log pi_k
+- 1/2 |L_k^-1 (x_n - mu_k)|^2 - sum_d log L_k,dd - D/2 log 2 pi]`` with L_k the Cholesky factor
+of Sigma_k; and 'mixture', the textbook PyMC model (pm.NormalMixture in 1-D, pm.Mixture of
 pm.MvNormal), kept as the reference that ``python experiments/speed/bench_bayes.py`` measures
 against.
 

@@ -96,7 +96,7 @@ def r_session():
 def mclust_em(X, model, responsibilities, tol=1e-5, max_iter=None):
     """EM by mclust's ``me()`` from given responsibilities (N, K).
 
-    tol: mclust's relative change of the log-likelihood, |l_t - l_{t-1}| / (1 + |l_t|).
+    tol: mclust's relative change of the log-likelihood, ``|l_t - l_{t-1}| / (1 + |l_t|)``.
     Returns a dict: ok, message, loglik, weights (K,), means (K, D), covariances (K, D, D),
     n_iter, bic (mclust's sign: higher is better).
     """

@@ -6,7 +6,7 @@ Why: nutpie's Numba path on the PyMC graph types and lowers, in every fresh proc
 that Numba cannot cache (it holds pointers); these functions take their data through nutpie's
 ``user_data`` pointer, so a fresh process loads the compiled code from Numba's cache.
 
-Unconstrained coordinates theta, in this order (K components, D features):
+Unconstrained coordinates theta, in this order (K components, D features)::
 
     z (K - 1)        pi = softmax([z, 0]) (additive log-ratios)     log|J| = sum_k log pi_k
     y (K)            means along the first feature, ordered: mu_0 = y_0,

@@ -60,25 +60,52 @@ class ConvergenceWarning(UserWarning):
 
 
 class EMGaussianMixture(DensityMixin, BaseEstimator):
-    """Gaussian mixture fitted by EM; parameters as in ``sklearn.mixture.GaussianMixture``.
+    """Gaussian mixture fitted by EM, with the interface of ``sklearn.mixture.GaussianMixture``.
 
+    The same constructor parameters (but ``verbose_interval``: ``verbose`` prints every
+    iteration), fitted attributes and methods (``fit, fit_predict, predict, predict_proba,
+    score_samples, score, bic, aic, sample``); the E-step in the log domain with Cholesky
+    factors of the precisions; mclust's fourteen covariance models beside scikit-learn's four.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        K, the number of components.
     covariance_type : str, default='full'
         scikit-learn's 'full', 'tied', 'diag', 'spherical', or one of mclust's models
-        lambda_k D_k A_k D_k^T (Celeux & Govaert 1995) 'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI',
-        'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV' (volume lambda, shape A,
+        lambda_k D_k A_k D_k^T (Celeux & Govaert 1995) 'EII', 'VII', 'EEI', 'VEI', 'EVI',
+        'VVI', 'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV' (volume lambda, shape A,
         orientation D: Equal, Variable or Identity); spherical = VII, diag = VVI, tied = EEE,
         full = VVV. ``covariances_`` has the shape of the model's storage form (see
-        :mod:`gmmlab.model.gaussian`): (K,) for EII and VII, (K, D) for the *I models, (D, D) for
-        EEE,
-        (K, D, D) for the rest; so has ``precisions_init``, whose covariances the first M-step
-        constrains to the model.
+        :mod:`gmmlab.model.gaussian`): (K,) for EII and VII, (K, D) for the \\*I models,
+        (D, D) for EEE, (K, D, D) for the rest; so has ``precisions_init``, whose covariances
+        the first M-step constrains to the model.
+    tol : float, default=1e-3
+        EM stops when the mean log-likelihood per sample changes by less.
+    reg_covar : float, default=1e-6
+        Added to every covariance's diagonal (>= 0).
+    max_iter : int, default=100
+        EM iterations at most per restart.
     n_init : int, default=1
-        Restarts, each from a different start: a k-means (or other hard) start whose partition
-        an earlier restart had is drawn again with the next seed, up to ``DRAWS_PER_RESTART``
-        (10) draws per restart; ``n_distinct_starts_`` says how many were run.
-
-    Parameters beyond scikit-learn's:
-
+        Restarts, each from a different start: a k-means (or other hard) start whose
+        partition an earlier restart had is drawn again with the next seed, up to
+        ``DRAWS_PER_RESTART`` (10) draws per restart; ``n_distinct_starts_`` says how many
+        were run.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'hc'}, default='kmeans'
+        The start: scikit-learn's four, or mclust's model-based hierarchical clustering
+        (:mod:`gmmlab.model.hc`, deterministic).
+    weights_init : array-like of shape (K,), default=None
+        Initial weights (overrides ``init_params``), as in scikit-learn.
+    means_init : array-like of shape (K, D), default=None
+        Initial means.
+    precisions_init : array-like, default=None
+        Initial precisions, in the shape of ``covariances_``.
+    random_state : int, RandomState or None, default=None
+        Seeds the starts (and re-seeding with ``singular='reset'``).
+    warm_start : bool, default=False
+        Start from the last fit's parameters, as in scikit-learn.
+    verbose : int, default=0
+        Print the lower bound and its change at every iteration when > 0.
     singular : {'error', 'stop', 'reset'}, default='error'
         What to do when a covariance's smallest eigenvalue falls to ``singular_tol`` times the
         mean feature variance of the data or below (or its Cholesky factor fails): raise
@@ -88,16 +115,23 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     singular_tol : float, default=1e-10
         The collapse threshold, relative to the data scale.
 
-    Fitted attributes (beyond scikit-learn's ``weights_, means_, covariances_, precisions_,
-    precisions_cholesky_, converged_, n_iter_, lower_bound_, lower_bounds_``):
-
-    log_likelihood_history_ : ndarray of shape (n_iter_ + 1,)
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+        The fitted parameters, as in scikit-learn (shapes by ``covariance_type``).
+    converged_ : bool
+        Whether the best restart converged before ``max_iter``.
+    n_iter_ : int
+        Iterations of the best restart.
+    lower_bound_ : float
+        Mean log-likelihood per sample of the best restart; ``lower_bounds_`` per iteration.
+    log_likelihood_history_ : ndarray of shape (``n_iter_`` + 1,)
         Total train log-likelihood of the best restart: entry t is l(theta_t), after t
         iterations (entry 0 is the initial parameters). ``restart_histories_`` holds the same
         for every restart, in order.
     collapse_ : dict or None
-        ``component, iteration, min_eigenvalue, log_likelihood`` of the collapse that stopped the
-        best restart (``singular='stop'``), else None.
+        ``component, iteration, min_eigenvalue, log_likelihood`` of the collapse that stopped
+        the best restart (``singular='stop'``), else None.
     n_resets_ : int
         Components re-seeded over all restarts (``singular='reset'``).
     n_distinct_starts_ : int
@@ -109,6 +143,24 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     NaN or infinite (``tol``, ``reg_covar``, ``singular_tol``) raises scikit-learn's
     ``InvalidParameterError`` (a ValueError) naming the parameter, what it must be and the
     value given.
+
+    Raises
+    ------
+    SingularCovarianceError
+        From ``fit`` when a component collapses with ``singular='error'``.
+
+    Examples
+    --------
+    >>> from gmmlab import EMGaussianMixture, load_dataset
+    >>> X = load_dataset("faithful").X
+    >>> model = EMGaussianMixture(n_components=2, n_init=5, random_state=0).fit(X)
+    >>> round(model.score(X) * len(X), 3)
+    -1130.264
+    >>> model.means_.round(2)
+    array([[ 4.29, 79.97],
+           [ 2.04, 54.48]])
+    >>> EMGaussianMixture(3, covariance_type="EEE", random_state=0).fit(X).covariances_.shape
+    (2, 2)
     """
 
     _parameter_constraints: dict = {

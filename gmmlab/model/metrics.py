@@ -79,7 +79,7 @@ def information_criteria(X, weights, means, covariances, covariance_type):
 
     * BIC = -2 l + p log N;  AIC = -2 l + 2 p;
     * ICL = -2 sum_n log(pi_c_n N(x_n | mu_c_n, Sigma_c_n)) + p log N
-          = BIC - 2 sum_n log r_n,c_n: BIC with the complete-data log-likelihood of the MAP
+      = BIC - 2 sum_n log r_n,c_n: BIC with the complete-data log-likelihood of the MAP
       classification (Biernacki, Celeux & Govaert 2000; mclust's ``icl()``, there with the
       opposite sign);
     * ICL_entropy = BIC + 2 EN with EN = -sum_nk r_nk log r_nk, the entropy of the

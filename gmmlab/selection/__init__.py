@@ -1,7 +1,7 @@
 """Model selection: which covariance model and how many components.
 
-- :func:`select` (:mod:`gmmlab.selection.select`): every model x K by EM, ranked by BIC, ICL or
-  AIC, as mclust's ``mclustBIC``;
+- :func:`~gmmlab.selection.select.select` (:mod:`gmmlab.selection.select`): every model x K by
+  EM, ranked by BIC, ICL or AIC, as mclust's ``mclustBIC``;
 - :func:`gmmlab.selection.bootstrap.bootstrap_lrt`: the parametric bootstrap
   likelihood-ratio test of K against K + 1, as mclust's ``mclustBootstrapLRT`` (its command:
   ``python -m gmmlab.selection.bootstrap``; not imported here, so that command runs it

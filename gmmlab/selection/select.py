@@ -170,16 +170,57 @@ def select(X, n_components=range(1, 10), models="all", criterion="bic",
            tol=DEFAULT_SEARCH.tol, max_iter=DEFAULT_SEARCH.max_iter):
     """Fit every model x K and rank them: mclust's ``mclustBIC`` with degenerate cells named.
 
-    X : array-like (N, D); data of any magnitude (beyond :data:`SAFE_MAGNITUDE` they are fitted
-    divided by a power of two, ``reg_covar`` with them, and the criteria reported for X).
-    n_components: the K to try, an int or integers. models: 'all' (mclust's models the EM
-    estimator fits, :func:`available_models`) or a non-empty list of mclust or scikit-learn
-    names. Every argument is checked before any fit; a bad one raises ValueError naming it.
-    criterion: 'bic', 'icl', 'icl_entropy' or 'aic' (lower is better). Each cell is fitted
-    from ``starts`` (default: the hc start once, ``n_init`` k-means++ and ``n_init``
-    random_from_data starts) with seeds from ``random_state``; the best non-degenerate
-    log-likelihood is kept. n_jobs: cells in parallel (joblib).
-    Returns a :class:`SelectionResult`.
+    Each cell is fitted from ``starts`` with seeds from ``random_state``; the best
+    non-degenerate log-likelihood is kept (:func:`gmmlab.model.search.best_fit`).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+        The data, of any magnitude (beyond :data:`SAFE_MAGNITUDE` they are fitted divided by
+        a power of two, ``reg_covar`` with them, and the criteria reported for X).
+    n_components : int or iterable of int, default=range(1, 10)
+        The K to try.
+    models : 'all' or list of str, default='all'
+        'all' (mclust's models the EM estimator fits,
+        :func:`gmmlab.model.search.available_models`: 14, or E and V in 1-D) or a non-empty
+        list of mclust or scikit-learn names.
+    criterion : {'bic', 'icl', 'icl_entropy', 'aic'}, default='bic'
+        The ranking of ``best`` (lower is better).
+    n_init : int, default=10
+        Random starts of each kind per cell.
+    random_state : int, default=0
+        Seeds every cell's starts.
+    n_jobs : int or None, default=None
+        Cells fitted in parallel (joblib).
+    starts : tuple of str
+        The kinds of start: the hc start once, ``n_init`` k-means++ and ``n_init``
+        random_from_data starts by default.
+    reg_covar : float
+        Added to every covariance's diagonal (default 1e-6).
+    tol : float
+        The long runs' tolerance on the change of the mean log-likelihood.
+    max_iter : int
+        EM iterations at most per run.
+
+    Returns
+    -------
+    SelectionResult
+        ``table`` (one row per model x K), ``best(n)``, ``criterion_table()``,
+        ``summary()``.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, named (an unknown model or criterion, an empty model list, K not a
+        whole number >= 1, non-finite data): every argument is checked before any fit.
+
+    Examples
+    --------
+    >>> from gmmlab import load_dataset, select
+    >>> result = select(load_dataset("faithful").X, n_components=[2, 3], models=["EEE"])
+    >>> best = result.best(1).iloc[0]
+    >>> best["model"], int(best["n_components"]), round(float(best["bic"]), 3)
+    ('EEE', 3, 2314.296)
     """
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:

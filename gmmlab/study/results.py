@@ -158,8 +158,38 @@ def write_json_atomic(path, record):
 
 
 def read_result(run_dir):
-    """The record in ``run_dir/result.json``. Raises FileNotFoundError when there is none and
-    :class:`UnreadableResult` when it does not parse or lacks a record's fields."""
+    """The record in ``run_dir/result.json``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run's folder.
+
+    Returns
+    -------
+    dict
+        The record: ``status``, the metrics, the parameters and the provenance.
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no result file.
+    UnreadableResult
+        The file does not parse or lacks a record's fields.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gmmlab.study.job import run_job
+    >>> from gmmlab.study.results import read_result
+    >>> spec = {"dataset": {"name": "faithful"}, "backend": {"name": "em"},
+    ...         "n_components": 2, "covariance_type": "full", "seed": 0, "reg_covar": 1e-6}
+    >>> run = tempfile.mkdtemp()
+    >>> _ = run_job(spec, run)
+    >>> record = read_result(run)
+    >>> record["status"], round(record["bic"], 2)
+    ('ok', 2322.19)
+    """
     path = Path(run_dir) / RESULT_FILE
     try:
         text = path.read_text()
@@ -234,10 +264,47 @@ def differences(old, new, prefix=""):
 
 
 def load_results(sweep_dir):
-    """(DataFrame of every readable result.json of the sweep's runs with its run directory,
-    list of :class:`UnreadableResult` for the files left out, list of the result.json files
-    below ``sweep_dir`` that are not the sweep's own: not in its manifest :data:`RUNS_FILE`,
-    e.g. a copied run folder)."""
+    """Every readable result.json of the sweep's runs, one row per run.
+
+    Parameters
+    ----------
+    sweep_dir : str or Path
+        A sweep's folder (run folders with result.json below it, at any depth).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per readable run, nested fields flattened (``param_error.means``), with its
+        ``run_dir`` relative to ``sweep_dir``.
+    unreadable : list of UnreadableResult
+        The result files left out, each naming its path and what is wrong.
+    foreign : list of Path
+        The result.json files below ``sweep_dir`` that are not the sweep's own: not in its
+        manifest :data:`RUNS_FILE` (e.g. a copied run folder); never read.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``sweep_dir`` is not a directory.
+    FileNotFoundError
+        No readable result.json below it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gmmlab.study.job import run_job
+    >>> from gmmlab.study.results import load_results
+    >>> sweep = Path(tempfile.mkdtemp())
+    >>> for backend in ("em", "sklearn"):
+    ...     spec = {"dataset": {"name": "faithful"}, "backend": {"name": backend},
+    ...             "n_components": 2, "covariance_type": "full", "seed": 0,
+    ...             "reg_covar": 1e-6}
+    ...     _ = run_job(spec, sweep / backend)
+    >>> table, unreadable, foreign = load_results(sweep)
+    >>> sorted(table["backend"]), unreadable, foreign
+    (['em', 'sklearn'], [], [])
+    """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise NotADirectoryError(f"{sweep_dir} is not a directory of runs.")
@@ -283,8 +350,42 @@ def readable_results(sweep_dir):
 
 
 def collect(sweep_dir):
-    """Write results.csv and results.parquet in ``sweep_dir``; return the table. Unreadable
-    result files are named on stderr and left out."""
+    """Write results.csv and results.parquet in ``sweep_dir``; return the table.
+
+    What ``gmmlab-collect SWEEP_DIR`` and the end of every sweep do. Unreadable result files
+    are named on stderr, left out and counted in ``table.attrs["unreadable"]``.
+
+    Parameters
+    ----------
+    sweep_dir : str or Path
+        A sweep's folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written (:func:`load_results`).
+
+    Raises
+    ------
+    NotADirectoryError, FileNotFoundError
+        As :func:`load_results`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gmmlab.study.job import run_job
+    >>> from gmmlab.study.results import collect
+    >>> sweep = Path(tempfile.mkdtemp())
+    >>> for seed in (0, 1):
+    ...     spec = {"dataset": {"name": "tutorial_1d"}, "backend": {"name": "em"},
+    ...             "n_components": 3, "covariance_type": "full", "seed": seed,
+    ...             "reg_covar": 1e-6}
+    ...     _ = run_job(spec, sweep / f"seed={seed}")
+    >>> table = collect(sweep)
+    >>> len(table), sorted(p.name for p in sweep.glob("results.*"))
+    (2, ['results.csv', 'results.parquet'])
+    """
     table = readable_results(sweep_dir)
     write_table(table, Path(sweep_dir))
     return table

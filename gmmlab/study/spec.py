@@ -1,6 +1,7 @@
 """A job's configuration as plain data, Hydra-free: the checks that it can run
-(:func:`check_plugins`), its report labels (:func:`describe_run`), and the resume rule a
-launcher asks before submitting (:func:`finished_before`). Shared by the runner
+(:func:`~gmmlab.study.spec.check_plugins`), its report labels
+(:func:`~gmmlab.study.spec.describe_run`), and the resume rule a launcher asks before submitting
+(:func:`~gmmlab.study.spec.finished_before`). Shared by the runner
 (:mod:`gmmlab.study.runner`) and the launchers (``hydra_plugins.gmmlab``), which import this
 module and never the runner.
 """
