@@ -49,7 +49,6 @@ NOT_REDRAWN = {
     "model_selection": WAITING + "in the time on a shared 2-core machine: experiment="
                                  "model_selection, _mclust and _pymc)",
     "model_selection_synthetic": WAITING + "in the time: experiment=model_selection_synthetic)",
-    "initialisation": WAITING + "in the time: experiment=initialisation)",
 }
 
 
