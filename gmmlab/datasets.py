@@ -80,8 +80,9 @@ def check_mixture(weights, means, covariances, atol=1e-10):
 
     The rule for a mixture's parameters, for a data set's truth and a backend's result alike
     (:func:`gmmlab.backends.check_result`): every entry finite; weights pi_k >= 0 with
-    |sum_k pi_k - 1| <= ``atol`` (then divided by their sum); covariances of shape (K, D, D),
-    symmetric (max |Sigma - Sigma^T| <= 1e-8 max |Sigma|) and positive definite (smallest
+    ``abs(sum_k pi_k - 1) <= atol`` (then divided by their sum); covariances of shape
+    (K, D, D), symmetric (``max abs(Sigma - Sigma^T) <= 1e-8 max abs(Sigma)``) and positive
+    definite (smallest
     eigenvalue > 0). Raises ValueError naming the first entry that breaks it.
     """
     weights = np.asarray(weights, dtype=float)

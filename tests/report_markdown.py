@@ -48,7 +48,6 @@ WAITING = "not redrawn since the Summary answers its study's question (its runs 
 NOT_REDRAWN = {
     "model_selection": WAITING + "in the time on a shared 2-core machine: experiment="
                                  "model_selection, _mclust and _pymc)",
-    "model_selection_synthetic": WAITING + "in the time: experiment=model_selection_synthetic)",
 }
 
 

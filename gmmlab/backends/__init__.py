@@ -177,8 +177,9 @@ def fit(name, X, n_components, covariance_type="full", seed=0, reg_covar=1e-6, *
     >>> result = backends.fit("em", X, n_components=2, seed=0)
     >>> result.status, result.means.shape, result.covariances.shape
     ('ok', (2, 2), (2, 2, 2))
-    >>> backends.fit("em", X, 2, singular="never").message  # a failing fit is recorded
-    "ValueError: singular must be one of ['error', 'stop', 'reset'], got 'never'."
+    >>> failed = backends.fit("em", X, 2, tol=-1.0)  # a failing fit is recorded
+    >>> failed.status, failed.message.split(" must ")[0]
+    ('failed', "InvalidParameterError: The 'tol' parameter of EMGaussianMixture")
     >>> backends.fit("em", X, 2, shrinkage=0.5)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     gmmlab.backends.BackendError: an option fit_em does not take

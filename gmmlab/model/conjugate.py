@@ -5,7 +5,7 @@ Two priors, each given as a dict (``prior=`` of :func:`gmmlab.marginal_likelihoo
 ``pymc`` backend), with weights pi ~ Dirichlet(alpha, ..., alpha) in both:
 
 'normal-inverse-wishart' (conjugate): Sigma_k ~ InvWishart(dof, scale), density proportional to
-    |Sigma|^(-(dof + D + 1)/2) exp(-tr(scale Sigma^-1)/2) (in 1-D sigma^2 ~ InvGamma(dof/2,
+    det(Sigma)^(-(dof + D + 1)/2) exp(-tr(scale Sigma^-1)/2) (in 1-D sigma^2 ~ InvGamma(dof/2,
     scale/2)), and mu_k | Sigma_k ~ N(mean, Sigma_k / kappa). Keys: mean (D,), kappa, dof,
     scale (D, D), alpha.
 'independent-normal-inverse-wishart' (semi-conjugate, Chib 1995): mu_k ~ N(mean,

@@ -62,10 +62,10 @@ class ConvergenceWarning(UserWarning):
 class EMGaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM, with the interface of ``sklearn.mixture.GaussianMixture``.
 
-    The same constructor parameters (but ``verbose_interval``: ``verbose`` prints every
-    iteration), fitted attributes and methods (``fit, fit_predict, predict, predict_proba,
-    score_samples, score, bic, aic, sample``); the E-step in the log domain with Cholesky
-    factors of the precisions; mclust's fourteen covariance models beside scikit-learn's four.
+    The same constructor parameters, fitted attributes and methods (``fit, fit_predict,
+    predict, predict_proba, score_samples, score, bic, aic, sample``); the E-step in the log
+    domain with Cholesky factors of the precisions; mclust's fourteen covariance models
+    beside scikit-learn's four.
 
     Parameters
     ----------
@@ -105,7 +105,10 @@ class EMGaussianMixture(DensityMixin, BaseEstimator):
     warm_start : bool, default=False
         Start from the last fit's parameters, as in scikit-learn.
     verbose : int, default=0
-        Print the lower bound and its change at every iteration when > 0.
+        Print the lower bound and its change when > 0, every ``verbose_interval``
+        iterations.
+    verbose_interval : int, default=10
+        Iterations between two printouts of ``verbose``.
     singular : {'error', 'stop', 'reset'}, default='error'
         What to do when a covariance's smallest eigenvalue falls to ``singular_tol`` times the
         mean feature variance of the data or below (or its Cholesky factor fails): raise

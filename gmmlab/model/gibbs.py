@@ -1,7 +1,7 @@
 """The Gibbs sampler of a Gaussian mixture under a (semi-)conjugate prior
 (:mod:`gmmlab.model.conjugate`), with random label permutations (Fruhwirth-Schnatter 2001).
 
-One sweep, given the allocations z (and, semi-conjugate, the previous means):
+One sweep, given the allocations z (and, semi-conjugate, the previous means)::
 
     n_k, sums, squares of the points allocated to k
     pi ~ Dirichlet(alpha + n)

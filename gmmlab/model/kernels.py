@@ -174,7 +174,7 @@ def _scatters_by_blocks(X, centre, resp, second):
 def rotation_sweep(orientation, W, weights):
     """One Jacobi sweep over the planes (i, j), i < j, of the columns of ``orientation`` D
     (D, D) for f(D) = sum_k sum_j w_kj d_j^T W_k d_j, weights w (K, D), scatters W (K, D, D)
-    (the orientation step of :func:`gmmlab.model.gaussian._common_orientation`).
+    (the orientation step of ``gmmlab.model.gaussian._common_orientation``).
 
     Rotating d_i, d_j by theta changes f by B cos 2 theta + C sin 2 theta + const, with
     B = sum_k (w_ki - w_kj)(a_kii - a_kjj) / 2 and C = sum_k (w_ki - w_kj) a_kij, a_k = D^T W_k D:

@@ -9,7 +9,7 @@
 - ``gmmlab-select`` (:mod:`gmmlab.selection.cli`): :func:`select` from the command line;
 - :func:`gmmlab.selection.evidence.marginal_likelihood` and
   :func:`~gmmlab.selection.evidence.posterior_over_k`: the Bayesian evidence of each K with its
-  Monte Carlo error, and the posterior over K (exported by :mod:`gmmlab`).
+  Monte Carlo error, and the posterior over K (exported by ``gmmlab``).
 """
 
 from gmmlab.selection.select import SelectionResult, select

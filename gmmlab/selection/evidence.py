@@ -362,7 +362,7 @@ KASS_RAFTERY = ((2.0, "not worth more than a bare mention"), (6.0, "positive"),
 
 
 def kass_raftery(log_bayes_factor):
-    """Kass & Raftery's reading of a Bayes factor B given as ln B: by |2 ln B| in [0, 2),
+    """Kass & Raftery's reading of a Bayes factor B given as ln B: by abs(2 ln B) in [0, 2),
     [2, 6), [6, 10), [10, inf), evidence 'not worth more than a bare mention', 'positive',
     'strong', 'very strong' (for the numerator's model when ln B > 0, else the other).
 
