@@ -16,6 +16,7 @@ from gmmlab import backends, console
 from gmmlab.datasets import REGISTRY, fingerprint, load_dataset, loader
 from gmmlab.model import metrics
 from gmmlab.plugins import code_fingerprint
+from gmmlab.study.record import RunRecord
 from gmmlab.study.results import IDATA_FILE, NOT_IN_KEY, RESULT_FILE, write_json_atomic
 
 # The packages whose versions a record keeps, and resume compares (the numerical stack).
@@ -23,7 +24,7 @@ PACKAGES = ("gmmlab", "numpy", "scipy", "scikit-learn", "pymc", "pytensor", "nut
             "arviz", "hydra-core", "omegaconf", "pandas", "rpy2")
 
 
-def run_job(spec, output_dir, overrides=(), problem=None, key=None):
+def run_job(spec, output_dir, overrides=(), problem=None, key=None) -> RunRecord:
     """Run one fit described by ``spec`` and write its record to ``output_dir/result.json``.
 
     spec: dict with ``dataset`` (name, options, test_size, split_seed, standardize),
@@ -35,12 +36,12 @@ def run_job(spec, output_dir, overrides=(), problem=None, key=None):
     raises, ``SystemExit`` and a KeyboardInterrupt of its own included, is the run's failure;
     only a real interrupt of this process (:func:`gmmlab.console.interrupt_received`) passes
     through, leaving no result. ``key``: the run's :func:`resume_key`, stored
-    for the next resume. Returns the record.
+    for the next resume. Returns the record (:class:`~gmmlab.study.record.RunRecord`).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC)
-    record = {
+    record: RunRecord = {
         "status": "failed", "message": "", "degenerate": False, "degeneracy_reason": None,
         # a user function (backend=custom, dataset=custom) is named by its target
         "backend": spec["backend"].get("target") or spec["backend"]["name"],

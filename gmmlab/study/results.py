@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from gmmlab.study.record import RunRecord
+
 RESULT_FILE = "result.json"
 IDATA_FILE = "posterior.nc"
 LOCK_FILE = ".lock"
@@ -157,7 +159,7 @@ def write_json_atomic(path, record):
     os.replace(temporary, path)
 
 
-def read_result(run_dir):
+def read_result(run_dir) -> RunRecord:
     """The record in ``run_dir/result.json``.
 
     Parameters
@@ -167,7 +169,7 @@ def read_result(run_dir):
 
     Returns
     -------
-    dict
+    RunRecord
         The record: ``status``, the metrics, the parameters and the provenance.
 
     Raises
