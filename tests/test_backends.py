@@ -181,6 +181,7 @@ def test_marginal_likelihood_equals_the_textbook_mixture(n_features, covariance_
 
 
 @pytest.mark.pymc
+@pytest.mark.slow  # two PyTensor compiles: 113 s of CI's 20-minute budget (make test-slow)
 def test_a_compiled_model_is_reused_across_seeds_and_not_across_data():
     from gmmlab.backends import bayes
 
