@@ -13,7 +13,7 @@ EXTRAS := dev$(shell Rscript -e 'quit(status = !requireNamespace("mclust", quiet
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),+,$(EXTRAS))
 
-.PHONY: run reports test test-fast test-slow test-cluster lint docs docs-linkcheck bench bench-bayes bench-mclust bench-select clean
+.PHONY: run reports test test-fast test-slow test-cluster lint docs docs-linkcheck bench bench-bayes bench-evidence bench-mclust bench-select clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@[ -n "$(PYTHON)" ] || { echo "gmmlab needs Python 3.12 or 3.13: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -98,6 +98,9 @@ bench: $(STAMP)
 
 bench-bayes: $(STAMP)
 	$(BIN)/python experiments/speed/bench_bayes.py --output experiments/speed/bayes.md
+
+bench-evidence: $(STAMP)
+	$(BIN)/python experiments/speed/bench_evidence.py --output experiments/speed/evidence.md
 
 bench-mclust: $(STAMP)
 	$(BIN)/python experiments/speed/bench_mclust.py --output experiments/speed/mclust.md

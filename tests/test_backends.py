@@ -383,8 +383,6 @@ def _assert_agree(a, b):
 def test_pointwise_log_likelihood_matches_the_per_draw_metric():
     """The batched log p(x_n | theta_s) of the stored draws equals gmmlab.model.metrics' per-draw
     log_likelihood_per_sample (1e-10), a draw with a singular covariance included."""
-    from gmmlab.backends.bayes import pointwise_log_likelihood
-
     X = load_dataset("faithful").X
     rng = np.random.default_rng(0)
     S, K = 7, 3
@@ -394,11 +392,11 @@ def test_pointwise_log_likelihood_matches_the_per_draw_metric():
     covariances = factors @ factors.transpose(0, 1, 3, 2) + 0.01 * np.eye(2)
     reference = np.stack([metrics.log_likelihood_per_sample(X, *draw)
                           for draw in zip(weights, means, covariances, strict=True)])
-    np.testing.assert_allclose(pointwise_log_likelihood(X, weights, means, covariances),
+    np.testing.assert_allclose(metrics.pointwise_log_likelihood(X, weights, means, covariances),
                                reference, rtol=1e-10)
     covariances[3, 1] = [[1.0, 1.0], [1.0, 1.0]]  # singular: that component has no density
     reference[3] = metrics.log_likelihood_per_sample(X, weights[3], means[3], covariances[3])
-    np.testing.assert_allclose(pointwise_log_likelihood(X, weights, means, covariances),
+    np.testing.assert_allclose(metrics.pointwise_log_likelihood(X, weights, means, covariances),
                                reference, rtol=1e-10)
 
 

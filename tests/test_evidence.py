@@ -3,6 +3,7 @@ numerical integration and the Student-t chain rule, the enumeration against plai
 over the prior, and the estimators against the enumeration."""
 
 import itertools
+import re
 import math
 
 import numpy as np
@@ -168,7 +169,7 @@ def test_posterior_over_k_equals_the_enumerated_one():
     assert result.best == int(np.argmax(expected)) + 1
     log_factor, se, reading = result.bayes_factor(2, 1)
     assert log_factor == pytest.approx(exact[1] - exact[0], abs=max(4 * se, 0.05))
-    assert reading == f"{kass_raftery(exact[1] - exact[0])} evidence for K = 2"
+    assert reading == f"evidence for K = 2: {kass_raftery(exact[1] - exact[0])}"
     assert "best" in result.summary() and "+-" in result.summary()
 
 
@@ -283,3 +284,65 @@ def test_sparse_finite_mixture_finds_the_number_of_clusters():
         assert len(shares) == 6 and sum(shares) == pytest.approx(1.0)
         modes.append(fit.diagnostics["nonempty_components_mode"])
     assert sum(mode == 3 for mode in modes) >= 9, modes
+
+
+# --- the gibbs backend: the evidence of a study's runs -------------------------------------
+
+
+def test_gibbs_backend_evidence_is_the_marginal_likelihood_of_its_own_draws():
+    """The backend's evidence reuses its draws: the same number as marginal_likelihood with
+    the same seed (1e-12), within max(4 se, 0.05) of the enumeration; the posterior mean and
+    K+ come from the same draws, and the diagnostics time both parts."""
+    from gmmlab.backends.gibbs import fit_gibbs
+
+    X = two_groups(12, 2, seed=14)
+    exact = conjugate.exact_log_evidence(X, 2, niw(2))
+    fit = fit_gibbs(X, 2, "full", seed=3, prior=niw(2))
+    reference = marginal_likelihood(X, 2, prior=niw(2), random_state=3)
+    assert fit.diagnostics["log_evidence"] == pytest.approx(reference.log_evidence, abs=1e-12)
+    assert fit.diagnostics["log_evidence_se"] == pytest.approx(reference.se, abs=1e-12)
+    assert abs(fit.diagnostics["log_evidence"] - exact) <= max(
+        4 * fit.diagnostics["log_evidence_se"], 0.05)
+    assert fit.diagnostics["sampling_seconds"] > 0 and fit.diagnostics["evidence_seconds"] > 0
+    assert fit.diagnostics["nonempty_components_mode"] == 2
+
+
+def test_gibbs_backend_passes_the_contract_and_reads_its_posterior_like_pymc(faithful):
+    """The backend contract (check_backend) at K = 1..3; on Old Faithful (N = 272) the
+    relabelled posterior mean at K = 2 is near the maximum-likelihood fit (scikit-learn's);
+    PSIS-LOO computed from its draws as for PyMC's (metrics.evaluate); sparse weights recorded
+    as alpha."""
+    from sklearn.mixture import GaussianMixture
+
+    from gmmlab import backends
+    from gmmlab.datasets import load_dataset
+    from gmmlab.model import metrics
+
+    results = backends.check_backend(backends.resolve("gibbs"), faithful, n_components=(1, 2, 3),
+                                     covariance_types=("full",), draws=300, burn=200)
+    assert [r.weights.shape for r in results] == [(1,), (2,), (3,)]
+    mle = GaussianMixture(2, tol=1e-8, random_state=0).fit(faithful)
+    order = np.argsort(results[1].means[:, 0]), np.argsort(mle.means_[:, 0])
+    assert results[1].weights[order[0]] == pytest.approx(mle.weights_[order[1]], abs=0.02)
+    np.testing.assert_allclose(results[1].means[order[0]], mle.means_[order[1]],
+                               atol=0.05 * faithful.std(axis=0).max())
+    record = metrics.evaluate(results[1], load_dataset("faithful"))
+    assert record["loo"]["p"] == pytest.approx(11, abs=2)  # 2 x (1 + 2 + 3) - 1 parameters
+    sparse = backends.fit("gibbs", faithful, 4, seed=0, alpha=0.01, evidence=False, draws=300,
+                          burn=200)
+    assert sparse.status == "ok" and sparse.diagnostics["alpha"] == 0.01
+    assert "log_evidence" not in sparse.diagnostics
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"n_components": 7}, "n_components must be 1..6 for the evidence"),
+    ({"covariance_type": "diag"}, "covariance_type must be one of ['full']"),
+    ({"prior": {"family": "independent-normal-inverse-wishart", "mean": [0, 0],
+                "mean_covariance": np.eye(2), "dof": 4, "scale": np.eye(2)}},
+     "prior['family'] must be 'normal-inverse-wishart' in the gibbs backend")])
+def test_gibbs_backend_names_what_it_cannot_do(faithful, options, message):
+    from gmmlab.backends.gibbs import fit_gibbs
+
+    arguments = {"n_components": 2, "covariance_type": "full"} | options
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit_gibbs(faithful, seed=0, **arguments)

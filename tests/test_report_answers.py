@@ -103,6 +103,16 @@ def loo_rule(reliable):
     return str(min(int(k) for k in reliable["K"][-diff <= 2 * dse]))
 
 
+def evidence_rule(table):
+    """The K the evidence chooses from its table (strings as shown): the most probable K,
+    unless the runner-up's ln B is within two of its standard errors (None: a tie)."""
+    probability = table["posterior probability"].str.split(" ± ").str[0].astype(float)
+    best = table["K"][probability.idxmax()]
+    runner = probability.drop(probability.idxmax()).idxmax()
+    log_factor, se = (float(v) for v in table.loc[runner, "ln B (best : K)"].split(" ± "))
+    return None if log_factor <= analysis.EVIDENCE_TIE_SE * se else best
+
+
 def folders_answering(answer):
     return [p for p in committed_reports() if study(p.values[0]).answer == answer]
 
@@ -155,7 +165,8 @@ def test_model_selection_summary_is_what_the_tables_choose(folder):
     checked = 0
     if "true K" in summary:  # synthetic: rates with their Wilson intervals
         for _, row in summary.iterrows():
-            for column in [c for c in summary.columns if c.endswith("true K found")]:
+            for column in [c for c in summary.columns if c.endswith("true K found")
+                           and row[c] != "-"]:
                 hits, n, low, high = map(int, re.fullmatch(
                     r"(\d+)/(\d+) \((\d+)-(\d+)%\)", row[column]).groups())
                 lower, upper = analysis.wilson_interval(hits, n)
@@ -172,6 +183,20 @@ def test_model_selection_summary_is_what_the_tables_choose(folder):
             loo = first_table(tables, f"{row['data set']}: LOO across K ({variant}, seed {seed})")
             assert row["chosen"] == (loo_rule(loo[loo["reliable"] == "yes"]) or "-")
             assert f"LOO ({variant}, seed {seed}) chooses K = {row['chosen']}" in bullet
+        elif row["criterion"] == "evidence":
+            variant, seed = row["method"].rsplit(", seed ", 1)
+            table = first_table(tables, f"{row['data set']}: evidence across K ({variant}, "
+                                        f"seed {seed})")
+            assert row["chosen"] == (evidence_rule(table) or "-")
+            assert (f"the evidence ({variant}, seed {seed}) chooses K = {row['chosen']} "
+                    if row["chosen"] != "-" else f"the evidence ({variant}, seed {seed}) "
+                    "chooses no K") in bullet
+        elif row["criterion"] == "K+":
+            variant, seed = row["method"].rsplit(", seed ", 1)
+            sparse = first_table(tables, f"{row['data set']}: sparse finite mixture")
+            match = sparse[(sparse["method"] == variant) & (sparse["seed"] == seed)]
+            assert match["K+"].item() == row["chosen"]
+            assert f"finds K+ = {row['chosen']} non-empty" in bullet
         else:
             detail = first_table(tables, f"{row['data set']}: model chosen by each criterion")
             match = detail[(detail["method"] == row["method"])

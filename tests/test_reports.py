@@ -338,3 +338,48 @@ def test_family_report_chooses_as_select_does(tmp_path):
     assert bic == pytest.approx(expected["bic"].iloc[0], abs=0.05)  # one decimal
     assert 2314.25 < bic < 2314.35
     assert "BIC chooses EEE,3 (BIC 2314.3," in section
+
+
+def evidence_rows(log_evidence, se, variant="gibbs", seed=0, **extra):
+    return pd.DataFrame([{"variant": variant, "backend": "gibbs", "status": "ok", "seed": seed,
+                          "n_components": k, "diagnostics.log_evidence": value,
+                          "diagnostics.log_evidence_se": error} | extra
+                         for k, (value, error) in enumerate(zip(log_evidence, se,
+                                                                strict=True), start=1)])
+
+
+def test_the_evidence_chooses_the_most_probable_k_and_calls_a_tie_a_tie():
+    """p(K | X) = e^(log Z_K) / sum e^(log Z_j) under a uniform prior; K = 3 ahead of K = 2 by
+    ln B = 5 is chosen ('very strong': 2 ln B = 10); ahead by 0.1 with se 0.05 each (the
+    difference's se 0.0707, twice it 0.141) it is a tie and nothing is chosen."""
+    (_, _, table, chosen, best, runner, _), = analysis.evidence_choices(
+        evidence_rows([-100.0, -90.0, -85.0], [0.01, 0.05, 0.05]))
+    expected = np.exp(np.array([-100.0, -90.0, -85.0]) + 85.0)
+    expected /= expected.sum()
+    assert (chosen, best, runner) == (3, 3, 2)
+    assert [float(p.split(" ± ")[0]) for p in table["posterior probability"]] == pytest.approx(
+        expected, abs=1e-3)
+    assert table.set_index("K").loc["2", "ln B (best : K)"] == "5.00 ± 0.07"
+    assert table.set_index("K").loc["2", "reading"] == "evidence for K = 3: very strong"
+    (_, _, _, chosen, best, runner, _), = analysis.evidence_choices(
+        evidence_rows([-100.0, -90.0, -89.9], [0.01, 0.05, 0.05]))
+    assert (chosen, best, runner) == (None, 3, 2)
+
+
+def test_synthetic_recovery_counts_the_evidence_and_sparse_mixtures():
+    """Per replicate the evidence's choice, and per sparse run (alpha <= 0.1) its K+ mode,
+    against the true K; a fit with alpha = 1 is no sparse mixture."""
+    truth = {"true_components": 2, "data_setting": "synthetic", "param_error.means": 0.1}
+    runs = pd.concat([
+        evidence_rows([-50.0, -40.0, -41.0], [0.02] * 3, **truth, **{"dataset_metadata.seed": 0}),
+        evidence_rows([-50.0, -40.0, -30.0], [0.02] * 3, **truth, **{"dataset_metadata.seed": 1}),
+        pd.DataFrame([truth | {"variant": f"gibbs alpha={a}", "backend": "gibbs", "status": "ok",
+                               "seed": 0, "dataset_metadata.seed": s, "n_components": 6,
+                               "diagnostics.alpha": a, "diagnostics.nonempty_components_mode":
+                               mode} for s, (a, mode) in enumerate(
+            [(0.01, 2), (0.01, 2), (0.01, 3), (1.0, 6)])])], ignore_index=True)
+    lines = {line["method"]: line for line in analysis.bayesian_selection_accuracy(
+        runs, ["dataset_metadata.seed", "seed"])}
+    assert lines["gibbs"]["evidence"] == analysis.rate(1, 2)
+    assert lines["gibbs alpha=0.01"]["K+"] == analysis.rate(2, 3)
+    assert "gibbs alpha=1.0" not in lines

@@ -1,6 +1,7 @@
 """Model selection: the degeneracy rule, ICL with MAP labels, the hc start and gmmlab.select,
 against constructed cases and R's mclust (icl(), hclass(hc()), qclass, mclustBIC)."""
 
+import re
 import subprocess
 import sys
 
@@ -282,6 +283,23 @@ def test_command_prints_the_summary_and_fails_cleanly(tmp_path, capsys):
                            "sys.exit(main())", "no_such_data"], capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "neither a data set" in done.stderr
+
+
+def test_command_adds_the_evidence_posterior_over_k_and_sparse_k_plus(capsys):
+    """--evidence prints posterior_over_k's table for the K asked (the same numbers as the
+    function with the same seed) and a sparse mixture's K+ over the largest K; galaxies'
+    velocities: K = 1 is very strongly beaten (ln B > 10)."""
+    from gmmlab import posterior_over_k
+    from gmmlab.datasets import load_dataset
+
+    cli.main(["galaxies", "-k", "1-2", "--models", "V", "--n-init", "1", "--evidence",
+              "--seed", "2"])
+    out = capsys.readouterr().out
+    expected = posterior_over_k(load_dataset("galaxies").X, [1, 2], random_state=2)
+    assert expected.summary() in out
+    assert expected.best != 1 and expected.bayes_factor(expected.best, 1)[0] > 10
+    found = re.search(r"K_max = 2, [\d.]+ s\): K\+ = (\d) non-empty components", out)
+    assert found and found.group(1) == "2"
 
 
 def test_em_select_backend_gives_selects_cell_in_a_job_record(tmp_path, faithful):

@@ -26,12 +26,14 @@ BUILT_IN = {"em": "gmmlab.backends.em:fit_em",
             "sklearn": "gmmlab.backends.scikit:fit_sklearn",
             "sklearn_vb": "gmmlab.backends.scikit:fit_sklearn_vb",
             "pymc": "gmmlab.backends.bayes:fit_pymc",
+            "gibbs": "gmmlab.backends.gibbs:fit_gibbs",
             "mclust": "gmmlab.backends.mclust:fit_mclust"}
 # The covariance types each built-in backend fits: scikit-learn's four names, and for em and
 # mclust also mclust's fourteen models (gmmlab.model.gaussian.MCLUST_MODELS).
 COVARIANCE_TYPES = {name: gaussian.COVARIANCE_TYPES for name in BUILT_IN} | {
     name: gaussian.ALL_COVARIANCE_TYPES for name in ("em", "mclust")}
 COVARIANCE_TYPES["em_select"] = COVARIANCE_TYPES["em"]  # gmmlab.select's cells: EM's models
+COVARIANCE_TYPES["gibbs"] = ("full",)  # the conjugate prior is written for full covariances
 # Installed packages add backends under this entry-point group (see gmmlab.plugins).
 ENTRY_POINT_GROUP = "gmmlab.backends"
 # ``backend=custom backend.target=module:function`` runs any importable function.

@@ -58,6 +58,10 @@ from gmmlab.model import metrics
 from gmmlab.model.em import check_choice
 from gmmlab.model.gaussian import COVARIANCE_TYPES
 
+# A posterior's draws have converged when every relabelled weight and mean has R-hat at most
+# this (Vehtari et al. 2021); reports flag the runs above it.
+RHAT_MAX = 1.01
+
 INFERENCE = ("nuts", "advi")
 SAMPLERS = ("nutpie", "pymc")
 LIKELIHOODS = ("marginal", "mixture")
@@ -463,11 +467,12 @@ def fit_pymc(X, n_components, covariance_type, seed, reg_covar, **options):
                "compile_seconds": compile_seconds, "sampler_seconds": sampler_seconds}
     summary = summarise_posterior(idata, X, spec.relabel)
     add_relabelled_posterior(idata, summary["draws"])
+    alpha = spec.alpha if conjugate_prior is None else conjugate_prior.alpha
     diagnostics = (summary.pop("diagnostics") | nonempty_components(X, summary["draws"], seed)
-                   | timings | spec.inference_record()
+                   | {"alpha": alpha} | timings | spec.inference_record()
                    | (sampler_statistics(idata) if spec.inference == "nuts" else {}))
     return FitResult("pymc", n_components, covariance_type, idata=idata,
-                     diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= 1.01,
+                     diagnostics=diagnostics, converged=diagnostics["max_rhat"] <= RHAT_MAX,
                      **summary)
 
 
@@ -637,40 +642,10 @@ def add_log_likelihood(idata, X):
     parameters = [posterior[name].to_numpy().reshape((chains * n_draws,)
                                                      + posterior[name].shape[2:])
                   for name in ("weights", "means", "covariances")]
-    pointwise = pointwise_log_likelihood(X, *parameters)
+    pointwise = metrics.pointwise_log_likelihood(X, *parameters)
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
         {"x": (("chain", "draw", OBSERVATION_DIM), pointwise.reshape(chains, n_draws, -1))},
         coords={"chain": posterior["chain"].to_numpy(), "draw": posterior["draw"].to_numpy()}))
-
-
-def pointwise_log_likelihood(X, weights, means, covariances):
-    """log p(x_n | theta_s) = logsumexp_k [log pi_sk + log N(x_n | mu_sk, Sigma_sk)] for draws
-    s: weights (S, K), means (S, K, D), covariances (S, K, D, D) -> (S, N). Batched over
-    draws (a block at a time, to bound memory); a block holding a covariance that is not
-    positive definite goes draw by draw (:func:`gmmlab.model.metrics.log_likelihood_per_sample`)."""
-    from scipy.special import logsumexp
-
-    S, K, D = means.shape
-    N = len(X)
-    out = np.empty((S, N))
-    block = max(1, 2_000_000 // (K * N * D))
-    for start in range(0, S, block):
-        part = slice(start, start + block)
-        try:
-            chols = np.linalg.cholesky(covariances[part])  # (s, K, D, D)
-        except np.linalg.LinAlgError:
-            out[part] = [metrics.log_likelihood_per_sample(X, *draw)
-                         for draw in zip(weights[part], means[part], covariances[part],
-                                         strict=True)]
-            continue
-        centred = X[None, None] - means[part][:, :, None, :]  # (s, K, N, D)
-        whitened = np.einsum("skde,skne->sknd", np.linalg.inv(chols), centred)
-        log_det = np.log(np.diagonal(chols, axis1=2, axis2=3)).sum(axis=2)  # (s, K)
-        with np.errstate(divide="ignore"):
-            log_components = (np.log(weights[part]) - log_det - 0.5 * D * np.log(2 * np.pi)
-                              )[:, :, None] - 0.5 * np.sum(whitened**2, axis=3)
-        out[part] = logsumexp(log_components, axis=1)
-    return out
 
 
 def show_progress():

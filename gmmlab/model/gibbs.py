@@ -156,7 +156,9 @@ def allocations(X, weights, means, covariances, rng):
     chols = np.linalg.cholesky(covariances)
     centred = X[None, None] - means[:, :, None, :]  # (C, K, N, D)
     whitened = np.linalg.solve(chols[:, :, None], centred[..., None])[..., 0]
-    log_p = (np.log(weights)[:, :, None] - np.log(np.diagonal(chols, axis1=-2, axis2=-1)).sum(
+    with np.errstate(divide="ignore"):  # a sparse Dirichlet's weight can underflow to 0
+        log_weights = np.log(weights)
+    log_p = (log_weights[:, :, None] - np.log(np.diagonal(chols, axis1=-2, axis2=-1)).sum(
         -1)[:, :, None] - 0.5 * (whitened**2).sum(-1) - 0.5 * D * np.log(2 * np.pi))
     log_p -= log_p.max(axis=1, keepdims=True)
     probabilities = np.exp(log_p)

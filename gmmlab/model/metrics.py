@@ -106,12 +106,38 @@ def information_criteria(X, weights, means, covariances, covariance_type):
                 labels=labels)
 
 
+def pointwise_log_likelihood(X, weights, means, covariances):
+    """log p(x_n | theta_s) = logsumexp_k [log pi_sk + log N(x_n | mu_sk, Sigma_sk)] for draws
+    s: weights (S, K), means (S, K, D), covariances (S, K, D, D) -> (S, N). Batched over
+    draws (a block at a time, to bound memory); a block holding a covariance that is not
+    positive definite goes draw by draw (:func:`log_likelihood_per_sample`)."""
+    S, K, D = means.shape
+    N = len(X)
+    out = np.empty((S, N))
+    block = max(1, 2_000_000 // (K * N * D))
+    for start in range(0, S, block):
+        part = slice(start, start + block)
+        try:
+            chols = np.linalg.cholesky(covariances[part])  # (s, K, D, D)
+        except np.linalg.LinAlgError:
+            out[part] = [log_likelihood_per_sample(X, *draw)
+                         for draw in zip(weights[part], means[part], covariances[part],
+                                         strict=True)]
+            continue
+        centred = X[None, None] - means[part][:, :, None, :]  # (s, K, N, D)
+        whitened = np.einsum("skde,skne->sknd", np.linalg.inv(chols), centred)
+        log_det = np.log(np.diagonal(chols, axis1=2, axis2=3)).sum(axis=2)  # (s, K)
+        with np.errstate(divide="ignore"):
+            log_components = (np.log(weights[part]) - log_det - 0.5 * D * np.log(2 * np.pi)
+                              )[:, :, None] - 0.5 * np.sum(whitened**2, axis=3)
+        out[part] = logsumexp(log_components, axis=1)
+    return out
+
+
 def posterior_predictive_log_density(X, draws_weights, draws_means, draws_covariances):
-    """log (1/S sum_s p(x_n | theta_s)) per sample: (N,), over S posterior draws."""
-    per_draw = np.stack([
-        log_likelihood_per_sample(X, w, m, c)
-        for w, m, c in zip(draws_weights, draws_means, draws_covariances, strict=True)
-    ])
+    """log (1/S sum_s p(x_n | theta_s)) per sample: (N,), over S posterior draws
+    (:func:`pointwise_log_likelihood`)."""
+    per_draw = pointwise_log_likelihood(X, draws_weights, draws_means, draws_covariances)
     return logsumexp(per_draw, axis=0) - np.log(len(per_draw))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gmmlab.backends.bayes import RHAT_MAX
 from gmmlab.model.gaussian import MCLUST_MODELS, mclust_name
 from gmmlab.model.search import choose_fit
 from gmmlab.report.columns import (
@@ -26,6 +27,7 @@ from gmmlab.report.columns import (
     format_ratio,
     present,
 )
+from gmmlab.selection import evidence
 from gmmlab.study.job import IDATA_FILE
 
 # A maximum-likelihood run is at a worse local optimum when its train log-likelihood (total,
@@ -35,8 +37,6 @@ LOCAL_OPTIMUM_GAP = 1.0
 # A draw's smallest covariance eigenvalue, relative to the data variance, this close to zero
 # counts as near a collapse.
 COLLAPSE_NEAR = 1e-3
-# R-hat above this flags a sampler (Vehtari et al. 2021).
-RHAT_MAX = 1.01
 # PSIS-LOO is unreliable at a K with a Pareto k above PARETO_K_MAX or p_loo above
 # P_LOO_FRACTION x N; such a K is flagged and never chosen.
 PARETO_K_MAX = 0.7
@@ -47,13 +47,16 @@ P_LOO_FRACTION = 1 / 5
 EM_TOL = 1e-3
 # Backend families whose fits are posterior draws: judged by PSIS-LOO and the posterior
 # predictive, never by an information criterion at a posterior mean.
-BAYESIAN = ("pymc",)
+BAYESIAN = ("pymc", "gibbs")
 # Backend families that do not maximise the likelihood (posterior draws, a variational
 # bound): every other backend's fits are judged against the best likelihood any reached.
 NOT_MAXIMUM_LIKELIHOOD = (*BAYESIAN, "sklearn_vb")
-# Kass & Raftery (1995): the evidence a BIC difference (about 2 log B) gives.
-KASS_RAFTERY = ((2, "not worth more than a mention"), (6, "positive"), (10, "strong"),
-                (np.inf, "very strong"))
+# The posterior over K decides only when the chosen K's log Bayes factor against the runner-up
+# exceeds this many standard errors of the difference (the evidence's Monte Carlo error).
+EVIDENCE_TIE_SE = 2.0
+# K+ (non-empty components) counts the clusters only under a sparse Dirichlet on the weights
+# (Malsiner-Walli et al. 2016 use 0.01): a fit with alpha at most this is a sparse mixture.
+SPARSE_ALPHA = 0.1
 
 
 def fitted(table):
@@ -157,7 +160,7 @@ def outcome(row, best_loglik=np.nan):
     weight_n, n_features = row.get("singular.min_weight_n"), row.get("n_features", 1)
     if present(weight_n) and weight_n < (n_features if present(n_features) else 1) + 1:
         return f"near-empty component (weight x N = {format_number(weight_n)})"
-    if row.get("backend") == "pymc":
+    if is_bayesian(row.get("variant", row.get("backend"))):
         return _posterior_outcome(row)
     gap = best_loglik - row.get("loglik", np.nan)
     if gap > LOCAL_OPTIMUM_GAP:
@@ -254,7 +257,7 @@ def judged_by_several(table):
 
 # The backend families in the order every table and figure lists methods (a variant's family is
 # the longest of these names its label starts with, e.g. 'sklearn_vb n_init=5' -> sklearn_vb).
-BACKEND_FAMILIES = ("em", "sklearn", "sklearn_vb", "pymc", "mclust")
+BACKEND_FAMILIES = ("em", "sklearn", "sklearn_vb", "pymc", "gibbs", "mclust")
 
 
 def backend_family(variant):
@@ -523,8 +526,9 @@ def cell_name(cell, with_model):
 
 
 def kass_raftery(difference):
-    """The evidence a BIC difference (about 2 log B) gives on Kass & Raftery's scale."""
-    return next(reading for bound, reading in KASS_RAFTERY if difference <= bound)
+    """The evidence a BIC difference (about 2 log B) gives on Kass & Raftery's scale
+    (:func:`gmmlab.selection.evidence.kass_raftery` of log B = difference / 2)."""
+    return evidence.kass_raftery(difference / 2)
 
 
 def ml_choices(rows):
@@ -616,14 +620,94 @@ def loo_across_k(group, base):
 
 
 def loo_choices(rows, base):
-    """Per PyMC method and seed of ``rows`` (runs at several K): (method, seed, table, chosen
+    """Per Bayesian method and seed of ``rows`` (runs at several K): (method, seed, table, chosen
     K, best K) of :func:`loo_across_k`."""
-    pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
     out = []
-    for (variant, seed), group in pymc.groupby(["variant", "seed"]):
+    for (variant, seed), group in posterior_runs(rows).groupby(["variant", "seed"]):
         if group["n_components"].nunique() >= 2:
             out.append((variant, int(seed), *loo_across_k(group, base)))
     return out
+
+
+def posterior_runs(rows):
+    """The fitted (not failed) runs of Bayesian methods (:func:`is_bayesian`)."""
+    return rows[rows["variant"].map(is_bayesian).astype(bool) & (rows["status"] != "failed")]
+
+
+def evidence_across_k(group):
+    """The posterior over K of one Bayesian method and seed from its runs' evidence
+    (``diagnostics.log_evidence`` +- ``diagnostics.log_evidence_se``), uniform prior on K:
+    (table, chosen K or None, best K). The table has one row per K: log evidence, se, posterior
+    probability +- its Monte Carlo error, ln B of the best K against it +- se, and Kass &
+    Raftery's reading. The best K is the most probable; it is chosen unless the runner-up is
+    within EVIDENCE_TIE_SE standard errors of the difference (a tie: None)."""
+    group = group.dropna(subset=["diagnostics.log_evidence"]).sort_values("n_components")
+    results = [evidence.EvidenceResult(row["diagnostics.log_evidence"],
+                                       row["diagnostics.log_evidence_se"],
+                                       int(row["n_components"]),
+                                       row.get("diagnostics.evidence_method", "bridge"), {})
+               for _, row in group.iterrows()]
+    posterior = evidence.model_posterior(results)
+    best = posterior.best
+    lines = []
+    for k, probability, spread in zip(posterior.n_components, posterior.probabilities,
+                                      posterior.probabilities_se, strict=True):
+        line = {"K": str(k), "log evidence": posterior.log_evidence[k == posterior.n_components
+                                                                    ].item(),
+                "evidence se": posterior.se[k == posterior.n_components].item(),
+                "posterior probability": f"{probability:.3f} ± {spread:.3f}",
+                "ln B (best : K)": "best", "reading": "-"}
+        if k != best:
+            log_factor, error, reading = posterior.bayes_factor(best, k)
+            line |= {"ln B (best : K)": f"{log_factor:.2f} ± {error:.2f}", "reading": reading}
+        lines.append(line)
+    table = pd.DataFrame(lines)
+    runner = max((k for k in posterior.n_components if k != best),
+                 key=lambda k: posterior.probabilities[posterior.n_components == k].item(),
+                 default=None)
+    tied = runner is not None and (
+        posterior.bayes_factor(best, runner)[0]
+        <= EVIDENCE_TIE_SE * posterior.bayes_factor(best, runner)[1])
+    return table, None if tied else best, best, runner, posterior
+
+
+def evidence_choices(rows):
+    """Per Bayesian method and seed of ``rows`` with the evidence at several K: (method, seed,
+    table, chosen K, best K, runner-up K, ModelPosterior) of :func:`evidence_across_k`."""
+    if "diagnostics.log_evidence" not in rows:
+        return []
+    runs = posterior_runs(rows).dropna(subset=["diagnostics.log_evidence"])
+    return [(variant, int(seed), *evidence_across_k(group))
+            for (variant, seed), group in runs.groupby(["variant", "seed"], sort=False)
+            if group["n_components"].nunique() >= 2]
+
+
+def sparse_mixture(row):
+    """Whether a run is a sparse finite mixture: a Bayesian fit with a K+ posterior and a
+    Dirichlet concentration of at most SPARSE_ALPHA."""
+    alpha = row.get("diagnostics.alpha", np.nan)
+    return (is_bayesian(row.get("variant")) and present(alpha) and alpha <= SPARSE_ALPHA
+            and present(row.get("diagnostics.nonempty_components_mode")))
+
+
+def sparse_choices(rows):
+    """The number of clusters each sparse finite mixture run estimates: DataFrame with columns
+    method, seed, K_max, K+ (the mode of its posterior), probability (the mode's), R-hat."""
+    if "diagnostics.alpha" not in rows:
+        return pd.DataFrame(columns=["method", "seed", "K_max", "K+", "probability", "R-hat"])
+    runs = posterior_runs(rows)
+    runs = runs[[sparse_mixture(row) for _, row in runs.iterrows()]]
+    lines = []
+    for _, row in runs.iterrows():
+        shares = row["diagnostics.nonempty_components_probabilities"]  # JSON text in a table
+        mode = int(row["diagnostics.nonempty_components_mode"])
+        lines.append({"method": row["variant"], "seed": int(row["seed"]),
+                      "K_max": int(row["n_components"]), "K+": mode,
+                      "probability": (json.loads(shares) if isinstance(shares, str)
+                                      else shares)[mode - 1],
+                      "R-hat": row.get("diagnostics.max_rhat", np.nan)})
+    return pd.DataFrame(lines, columns=["method", "seed", "K_max", "K+", "probability",
+                                        "R-hat"])
 
 
 def wilson_interval(successes, n, z=1.96):
@@ -667,7 +751,34 @@ def selection_accuracy(table):
             hits = sum(int(k) == line["true K"] for k in picks)
             line[CRITERION[criterion].label] = rate(hits, len(picks))
         lines.append(line)
+    lines.extend(bayesian_selection_accuracy(table, replicate))
     return pd.DataFrame(lines) if lines else None
+
+
+def bayesian_selection_accuracy(table, replicate):
+    """How often the evidence (the most probable K, a tie counting as a miss) and a sparse
+    mixture's K+ mode recover the true K, per data setting and Bayesian method: lines of
+    :func:`selection_accuracy`'s table."""
+    runs = posterior_runs(table)
+    runs = runs[runs["true_components"].notna()]
+    lines = []
+    for (setting, variant), rows in runs.groupby(["data_setting", "variant"], sort=False):
+        line = {"data setting": setting, "method": variant,
+                "true K": int(rows["true_components"].iloc[0])}
+        # one choice per replicate and seed (evidence_choices: (method, seed, table, chosen, ...))
+        picks = [choice[3] for _, group in rows.groupby(replicate)
+                 for choice in evidence_choices(group)]
+        if picks:
+            line[CRITERION["diagnostics.log_evidence"].label] = rate(
+                sum(str(k) == str(line["true K"]) for k in picks), len(picks))
+        sparse = [row for _, row in rows.iterrows() if sparse_mixture(row)]
+        if sparse:
+            line[CRITERION["diagnostics.nonempty_components_mode"].label] = rate(
+                sum(int(row["diagnostics.nonempty_components_mode"]) == line["true K"]
+                    for row in sparse), len(sparse))
+        if len(line) > 3:
+            lines.append(line)
+    return lines
 
 
 # --- initialisation, singularity, label switching ------------------------------------------

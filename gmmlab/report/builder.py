@@ -31,7 +31,9 @@ from gmmlab.report.columns import (
     RANKED,
     format_fixed,
     format_number,
+    present,
 )
+from gmmlab.selection.evidence import kass_raftery
 from gmmlab.study.job import IDATA_FILE, load_spec_dataset
 from gmmlab.study.results import REQUIRED, readable_results, study_of
 
@@ -317,9 +319,10 @@ def add_selection_summary(report, table, base, loo):
     if accuracy is not None:
         criteria = [c for c in accuracy.columns if c not in ("data setting", "method", "true K")]
         report.items([f"{setting} (true K = {rows['true K'].iloc[0]}): " + "; ".join(
-            f"{c} " + ", ".join(f"{r['method']} {r[c]}" for _, r in rows.iterrows())
-            for c in criteria) for setting, rows in accuracy.groupby("data setting", sort=False)],
-            answer=True)
+            f"{c} " + ", ".join(f"{r['method']} {r[c]}" for _, r in rows.iterrows()
+                                if present(r[c]))
+            for c in criteria if rows[c].map(present).any())
+            for setting, rows in accuracy.groupby("data setting", sort=False)], answer=True)
         report.paragraph("How often each criterion's minimum over K falls on the true K (data "
                          "replicates x fitting seeds; 95% Wilson interval); degenerate, "
                          "collapsed and failed fits are never picked.")
@@ -360,8 +363,32 @@ def add_selection_summary(report, table, base, loo):
             lines.append({"data set": setting, "criterion": "LOO",
                           "method": f"{variant}, seed {seed}", "chosen": chosen or "-",
                           "runner-up": "-", "evidence": evidence})
+        for variant, seed, _, chosen, best, runner, posterior in analysis.evidence_choices(
+                rows):
+            log_factor, error, _ = posterior.bayes_factor(best, runner)
+            evidence = (f"ln B = {log_factor:.2f} ± {error:.2f} against K = {runner}: "
+                        f"{kass_raftery(log_factor)}")
+            probability = posterior.probabilities[posterior.n_components == best].item()
+            bullet.append(f"the evidence ({variant}, seed {seed}) "
+                          + (f"chooses K = {chosen} (posterior probability {probability:.2f}; "
+                             f"{evidence})" if chosen else
+                             f"chooses no K: K = {best} and K = {runner} tie within the Monte "
+                             f"Carlo error ({evidence})"))
+            lines.append({"data set": setting, "criterion": "evidence",
+                          "method": f"{variant}, seed {seed}", "chosen": chosen or "-",
+                          "runner-up": str(runner), "evidence": evidence})
+        sparse = analysis.sparse_choices(rows)
+        for _, r in sparse.iterrows():
+            bullet.append(f"the sparse mixture ({r['method']}, seed {r['seed']}, K_max = "
+                          f"{r['K_max']}) finds K+ = {r['K+']} non-empty components "
+                          f"(posterior probability {r['probability']:.2f})")
+            lines.append({"data set": setting, "criterion": "K+",
+                          "method": f"{r['method']}, seed {r['seed']}", "chosen": str(r["K+"]),
+                          "runner-up": "-", "evidence": f"probability {r['probability']:.2f}"})
         ks = {str(c).split(",")[-1] for c in choices["chosen"]} | {
-            str(chosen) for _, _, _, chosen, _ in loo.get(setting, []) if chosen}
+            str(chosen) for _, _, _, chosen, _ in loo.get(setting, []) if chosen} | {
+            str(choice[3]) for choice in analysis.evidence_choices(rows) if choice[3]} | {
+            str(k) for k in sparse["K+"]}
         agree = "criteria agree on K = " + ks.pop() if len(ks) == 1 else (
             "criteria disagree: K = " + ", ".join(sorted(ks, key=int)))
         reference = choices[(choices["method"].str.startswith("mclust"))
@@ -372,10 +399,12 @@ def add_selection_summary(report, table, base, loo):
     report.items(answers, answer=True)
     report.paragraph("Real data have no true K. Each criterion's choice among the fits it may "
                      "judge (information criteria: maximum-likelihood fits, one per cell by "
-                     "select's rule; LOO: PyMC's posterior by the two-dse rule); degenerate "
-                     "and failed fits and unreliable LOO are never chosen. Evidence: the "
-                     "runner-up's criterion minus the chosen one's (BIC on Kass & Raftery's "
-                     "scale).")
+                     "select's rule; LOO: a posterior by the two-dse rule; the Bayesian "
+                     "evidence: the most probable K under a uniform prior on K, no choice when "
+                     "the runner-up is within 2 standard errors; K+: a sparse mixture's mode of "
+                     "non-empty components); degenerate and failed fits and unreliable LOO are "
+                     "never chosen. Evidence: the runner-up's criterion minus the chosen one's "
+                     "(BIC on Kass & Raftery's scale), the elpd difference ± dse, or ln B ± se.")
     report.table(pd.DataFrame(lines, columns=["data set", "criterion", "method", "chosen",
                                               "runner-up", "evidence"]))
 
@@ -506,14 +535,17 @@ def add_setting_section(report, name, rows, base, loo):
             report.table(choices.drop(columns=["value", "difference"]))
         for variant, seed, comparison, chosen, best in loo.get(name, []):
             add_loo_comparison(report, name, variant, seed, comparison, chosen, best)
+        for variant, seed, comparison, chosen, best, runner, _ in analysis.evidence_choices(
+                rows):
+            add_evidence_table(report, name, variant, seed, comparison, chosen, best, runner)
+        add_sparse_table(report, name, rows)
     for backend, runs in rows.groupby("backend", sort=False):
         if runs["covariance_type"].nunique() > 1 and runs["n_components"].nunique() > 1:
             add_model_choice(report, name, backend, runs)
     k = analysis.main_k(rows)
     add_fit_figures(report, name, rows, base, k)
-    pymc = rows[(rows["backend"] == "pymc") & (rows["status"] != "failed")]
-    if not pymc.empty:
-        add_pymc_section(report, name, rows, base, k)
+    if not analysis.posterior_runs(rows).empty:
+        add_posterior_section(report, name, rows, base, k)
     add_outcome_section(report, name, rows)
 
 
@@ -654,30 +686,59 @@ def add_loo_comparison(report, name, variant, seed, comparison, chosen, best):
                   "to the best ± dse (grey); hollow: unreliable PSIS-LOO; the chosen K marked")
 
 
-PYMC_COLUMNS = {"variant": "method", "n_components": "K", "seed": "seed",
+POSTERIOR_COLUMNS = {"variant": "method", "n_components": "K", "seed": "seed",
                 "diagnostics.max_rhat_raw": "R-hat as sampled", "diagnostics.max_rhat": "R-hat",
                 "diagnostics.min_ess_bulk": "ESS bulk", "diagnostics.min_ess_tail": "ESS tail",
                 "diagnostics.divergences": "divergences",
                 "diagnostics.max_treedepth_share": "share at tree-depth cap",
                 "diagnostics.draws_permuted": "draws permuted",
                 "loo.pareto_k_max": "largest Pareto k",
-                "loo.pareto_k_above_0.7": "points with Pareto k > 0.7"}
+                "loo.pareto_k_above_0.7": "points with Pareto k > 0.7",
+                "diagnostics.log_evidence": "log evidence",
+                "diagnostics.log_evidence_se": "evidence se",
+                "diagnostics.nonempty_components_mode": "K+"}
 
 
-def add_pymc_section(report, name, rows, base, k):
-    """Diagnostics of every PyMC run; the trace of the first seed at K as sampled, and after
-    relabelling only when relabelling permuted some draws (else it is the same picture)."""
+def add_evidence_table(report, name, variant, seed, comparison, chosen, best, runner):
+    """The evidence of one Bayesian method and seed across K (analysis.evidence_across_k): log
+    evidence +- se, the posterior over K and the Bayes factors, and the choice."""
+    report.heading(f"{name}: evidence across K ({variant}, seed {seed})", 3)
+    report.table(comparison)
+    report.paragraph(
+        (f"Most probable under a uniform prior on K: K = {best}; chosen: K = {chosen}."
+         if chosen else f"Most probable: K = {best}, but K = {runner} is within "
+         f"{analysis.EVIDENCE_TIE_SE:g} standard errors of it: no K is chosen.")
+        + " log evidence: bridge sampling from the Gibbs draws (4 chains) under the conjugate "
+        "prior; its se is the Monte Carlo error.")
+
+
+def add_sparse_table(report, name, rows):
+    """The K+ posterior of every sparse finite mixture run of ``rows``."""
+    sparse = analysis.sparse_choices(rows)
+    if sparse.empty:
+        return
+    report.heading(f"{name}: sparse finite mixture", 3)
+    report.paragraph(f"Dirichlet(alpha <= {analysis.SPARSE_ALPHA:g}) weights over K_max "
+                     "components: superfluous components empty, and the mode of K+ (the number "
+                     "of non-empty components, allocations drawn at every posterior draw) "
+                     "estimates the number of clusters (Malsiner-Walli et al. 2016).")
+    report.table(sparse)
+
+
+def add_posterior_section(report, name, rows, base, k):
+    """Diagnostics of every Bayesian run (PyMC, Gibbs); the trace of the first seed at K as
+    sampled, and after relabelling only when relabelling permuted some draws (else it is the
+    same picture)."""
     import arviz as az
 
-    pymc = rows[rows["backend"] == "pymc"].sort_values(["variant", "n_components", "seed"])
-    present = {c: label for c, label in PYMC_COLUMNS.items()
+    pymc = analysis.posterior_runs(rows).sort_values(["variant", "n_components", "seed"])
+    present = {c: label for c, label in POSTERIOR_COLUMNS.items()
                if c in pymc and pymc[c].notna().any()}
-    report.heading(f"{name}: PyMC diagnostics", 3)
+    report.heading(f"{name}: posterior diagnostics", 3)
     report.paragraph(f"R-hat is good below {analysis.RHAT_MAX} (Vehtari et al. 2021); runs above "
                      "it are named in the outcome table.")
     report.table(pymc[list(present)].rename(columns=present))
-    for variant, group in pymc[(pymc["n_components"] == k) & (pymc["status"] != "failed")
-                               ].groupby("variant", sort=False):
+    for variant, group in pymc[pymc["n_components"] == k].groupby("variant", sort=False):
         row = group.iloc[0]
         path = Path(base) / row["run_dir"] / IDATA_FILE
         if not path.exists():

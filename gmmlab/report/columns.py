@@ -87,6 +87,14 @@ CRITERIA = [
     Criterion("loo.looic", "LOO", "PSIS-LOO of the PyMC posterior: the K chosen by the "
               "two-dse rule (the smallest K whose elpd is within 2 dse of the best), "
               "unreliable K (p_loo > N/5 or Pareto k > 0.7) excluded", judges="bayes"),
+    Criterion("diagnostics.log_evidence", "evidence", "the Bayesian evidence log p(X | K) of "
+              "the Gibbs posterior under the conjugate prior (bridge sampling, +- its Monte "
+              "Carlo error): the K of highest posterior probability under a uniform prior on "
+              "K, unless the runner-up is within 2 standard errors (a tie)", judges="bayes"),
+    Criterion("diagnostics.nonempty_components_mode", "K+", "a sparse finite mixture's "
+              "estimate of the number of clusters: the mode of the posterior of K+, the "
+              "number of non-empty components, under Dirichlet(alpha <= 0.1) weights over a "
+              "generous K_max (Malsiner-Walli et al. 2016)", judges="bayes"),
 ]
 CRITERION = {criterion.name: criterion for criterion in CRITERIA}
 
@@ -157,13 +165,26 @@ HEADERS = {
     "BIC - best": "BIC minus the lowest BIC of the table (0 for the chosen cell)",
     "train log-likelihood": "log-likelihood of the training points (total, nats)",
     "free parameters": "free parameters of the model at that K (as mclust counts them)",
-    "criterion": "the criterion choosing the model (lower is better; LOO by the two-dse rule)",
+    "criterion": "the criterion choosing the model (lower is better; LOO by the two-dse rule; "
+                 "evidence: the most probable K; K+: a sparse mixture's mode)",
     "chosen": "the (covariance model,) K the criterion chooses; degenerate or failed fits and "
               "unreliable LOO are never chosen",
     "runner-up": "the next best (covariance model,) K by the same criterion",
     "evidence": "BIC: the runner-up's BIC minus the chosen one's, read on Kass & Raftery's "
                 "(1995) scale of 2 log B (0-2 not worth more than a mention, 2-6 positive, "
-                "6-10 strong, > 10 very strong); LOO: elpd difference ± dse",
+                "6-10 strong, > 10 very strong); LOO: elpd difference ± dse; evidence: "
+                "ln B of the chosen K against the runner-up ± se, on the same scale",
+    "log evidence": "log p(X | K), the evidence of K under the conjugate prior, by bridge "
+                    "sampling from the Gibbs draws",
+    "evidence se": "Monte Carlo standard error of the log evidence (its relative error)",
+    "posterior probability": "p(K | X) under a uniform prior on K, ± its Monte Carlo error "
+                             "(the log evidence redrawn within its se)",
+    "ln B (best : K)": "log Bayes factor of the most probable K against this K, ± se",
+    "reading": "Kass & Raftery's (1995) reading of the Bayes factor (by 2 ln B: 0-2 not worth "
+               "more than a bare mention, 2-6 positive, 6-10 strong, > 10 very strong)",
+    "K_max": "components of the sparse mixture (a generous upper bound)",
+    "K+": "mode of the posterior of the number of non-empty components",
+    "probability": "posterior probability of that K+",
     "reached the best optimum": "runs within 1 nat of the best train log-likelihood of any "
                                 "method on the same data and K, of all runs, with a 95% Wilson "
                                 "interval",

@@ -41,7 +41,7 @@ def plot_dataset(dataset, ax=None, bins=30):
 
 # One colour per backend family (analysis.BACKEND_FAMILIES); users' backends grey.
 BACKEND_COLOURS = {"em": "tab:blue", "sklearn": "tab:orange", "sklearn_vb": "tab:green",
-                   "pymc": "tab:red", "mclust": "tab:purple"}
+                   "pymc": "tab:red", "gibbs": "tab:brown", "mclust": "tab:purple"}
 
 
 def _colour(label):

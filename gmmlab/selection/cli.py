@@ -1,7 +1,10 @@
 """``gmmlab-select DATA``: the BIC / ICL table of a data set and the models it chooses
-(:func:`gmmlab.select` from the command line; ``python -m gmmlab.selection`` does the same).
+(:func:`gmmlab.select` from the command line; ``python -m gmmlab.selection`` does the same),
+and with ``--evidence`` its Bayesian counterpart: the evidence of each K with its error, the
+posterior over K (:func:`gmmlab.posterior_over_k`) and a sparse mixture's K+.
 
     gmmlab-select faithful
+    gmmlab-select faithful -k 1-5 --evidence
     gmmlab-select data.csv --columns x y -k 1-6 --models VVV EEE -o table.csv
 """
 
@@ -9,12 +12,19 @@ import argparse
 import errno
 import os
 import sys
+import time
 from pathlib import Path
 
+from gmmlab.backends.gibbs import fit_gibbs
 from gmmlab.console import run_command
 from gmmlab.datasets import available, load_dataset
+from gmmlab.model.bridge import MAX_PERMUTED
 from gmmlab.model.search import CRITERIA, DEFAULT_SEARCH
+from gmmlab.selection.evidence import posterior_over_k
 from gmmlab.selection.select import select
+
+# The sparse finite mixture's Dirichlet concentration (Malsiner-Walli et al. 2016).
+SPARSE_ALPHA = 0.01
 
 # What Ctrl-C leaves: select keeps nothing between runs.
 INTERRUPTED = ("interrupted (Ctrl-C); nothing was written (the table is written only when "
@@ -89,6 +99,10 @@ def select_command(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--top", type=int, default=3, help="models listed (default 3)")
+    parser.add_argument("--evidence", action="store_true",
+                        help="also the Bayesian evidence of each K <= 6 (full covariances, "
+                             "conjugate prior), the posterior over K, and the K+ posterior "
+                             "of a sparse mixture over the largest K")
     parser.add_argument("-o", "--output", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     if args.output:
@@ -97,9 +111,34 @@ def select_command(argv=None):
     result = select(X, args.n_components, "all" if args.models == ["all"] else args.models,
                     args.criterion, args.n_init, args.seed, args.n_jobs)
     print(result.summary(args.top))
+    if args.evidence:
+        print("\n" + bayesian_summary(X, args.n_components, args.seed))
     if args.output:
         write_csv_atomic(result.table, args.output)
         print(f"\ntable written to {args.output}")
+
+
+def bayesian_summary(X, n_components, seed):
+    """The evidence of each K (up to MAX_PERMUTED) and the posterior over K under a uniform
+    prior, then the K+ posterior of a sparse mixture (Dirichlet(SPARSE_ALPHA) weights) over
+    the largest K: the text ``--evidence`` prints."""
+    ks = [k for k in n_components if k <= MAX_PERMUTED]
+    began = time.perf_counter()
+    posterior = posterior_over_k(X, ks, random_state=seed)
+    lines = [f"Bayesian evidence (full covariances, the conjugate prior scaled to the data as "
+             f"mclust's defaultPrior; bridge sampling from Gibbs draws, "
+             f"{time.perf_counter() - began:.1f} s); posterior over K under a uniform prior:",
+             posterior.summary()]
+    k_max = max(n_components)
+    began = time.perf_counter()
+    sparse = fit_gibbs(X, k_max, "full", seed, alpha=SPARSE_ALPHA, evidence=False)
+    shares = sparse.diagnostics["nonempty_components_probabilities"]
+    lines += [f"\nSparse mixture (Dirichlet({SPARSE_ALPHA:g}) weights over K_max = {k_max}, "
+              f"{time.perf_counter() - began:.1f} s): K+ = "
+              f"{sparse.diagnostics['nonempty_components_mode']} non-empty components; "
+              "posterior of K+: " + ", ".join(f"{k}: {share:.3f}" for k, share in enumerate(
+                  shares, start=1) if share > 0)]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
