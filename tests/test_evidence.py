@@ -251,7 +251,8 @@ def test_pymc_backend_names_a_prior_it_cannot_use():
 
 def test_nonempty_components_counts_the_occupied_ones():
     """Two occupied components far apart and a third of weight 1e-12: K+ = 2 in every draw;
-    equal weights on three separated groups: K+ = 3."""
+    equal weights on three separated groups: K+ = 3; a third of weight exactly 0 (a sparse
+    Dirichlet's emptied component underflows): K+ = 2."""
     from gmmlab.backends.bayes import nonempty_components
 
     X = np.concatenate([np.full((20, 1), -5.0), np.full((20, 1), 5.0), np.full((20, 1), 0.0)])
@@ -265,6 +266,9 @@ def test_nonempty_components_counts_the_occupied_ones():
     draws["weights"] = np.full((S, 3), 1 / 3)
     draws["means"] = np.tile([[-5.0], [5.0], [0.0]], (S, 1, 1))
     assert nonempty_components(X, draws, seed=0)["nonempty_components_mode"] == 3
+    draws["weights"] = np.tile([0.5, 0.5, 0.0], (S, 1))  # underflowed: no log(0) warning
+    assert nonempty_components(X, draws, seed=0)["nonempty_components_probabilities"] == [
+        0.0, 1.0, 0.0]
 
 
 @pytest.mark.slow

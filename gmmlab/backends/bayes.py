@@ -730,7 +730,8 @@ def nonempty_components(X, draws, seed, block=500):
     ----------
     X : ndarray of shape (n_samples, n_features)
     draws : dict
-        weights (S, K), means (S, K, D), covariances (S, K, D, D).
+        weights (S, K), means (S, K, D), covariances (S, K, D, D). A weight may be exactly 0
+        (an emptied component's, underflowed): that component is empty in that draw.
     seed : int
 
     Returns

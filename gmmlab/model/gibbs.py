@@ -151,12 +151,13 @@ def inverse_wishart(dof, scale, rng):
 
 def allocations(X, weights, means, covariances, rng):
     """z_i ~ Categorical(responsibilities) for each chain: weights (C, K), means (C, K, D),
-    covariances (C, K, D, D) -> (C, N)."""
+    covariances (C, K, D, D) -> (C, N). A weight may be exactly 0 (an emptied component of a
+    sparse Dirichlet prior underflows): that component gets no point."""
     D = X.shape[1]
     chols = np.linalg.cholesky(covariances)
     centred = X[None, None] - means[:, :, None, :]  # (C, K, N, D)
     whitened = np.linalg.solve(chols[:, :, None], centred[..., None])[..., 0]
-    with np.errstate(divide="ignore"):  # a sparse Dirichlet's weight can underflow to 0
+    with np.errstate(divide="ignore"):  # log 0 = -inf: probability 0
         log_weights = np.log(weights)
     log_p = (log_weights[:, :, None] - np.log(np.diagonal(chols, axis1=-2, axis2=-1)).sum(
         -1)[:, :, None] - 0.5 * (whitened**2).sum(-1) - 0.5 * D * np.log(2 * np.pi))
