@@ -54,7 +54,7 @@ def test_one_group_evidence_equals_numerical_integration_in_1d():
 def test_one_group_evidence_equals_student_t_chain_rule_in_2d():
     """p(X) = prod_n p(x_n | x_<n), each a multivariate Student-t (Murphy 2007, eq. 258)."""
     X = two_groups(7, 2, seed=3)
-    prior = conjugate.make_prior(niw(2, kappa=0.3), X, 1)
+    prior = conjugate.make_prior(niw(2, kappa=0.3), X)
     total = 0.0
     for n in range(len(X)):
         counts, sums, squares = conjugate.sufficient_statistics(X[:n], np.ones((n, 1)))
@@ -69,7 +69,7 @@ def test_one_group_evidence_equals_student_t_chain_rule_in_2d():
 def test_enumerated_mixture_evidence_equals_monte_carlo_over_the_prior():
     """p(X) = E_prior[p(X | theta)], 400 000 prior draws, K = 2 on 5 points in 1-D."""
     X = np.array([[-1.5], [-1.0], [1.2], [1.6], [0.1]])
-    prior = conjugate.make_prior(niw(1, kappa=0.5, alpha=0.7), X, 2)
+    prior = conjugate.make_prior(niw(1, kappa=0.5, alpha=0.7), X)
     rng = np.random.default_rng(0)
     M = 400_000
     weights = rng.dirichlet([0.7, 0.7], size=M)
@@ -230,7 +230,7 @@ def test_pymc_backend_under_the_conjugate_prior_has_its_closed_form_posterior():
                    prior=prior, chains=2, tune=500, draws=1000)
     counts, sums, squares = conjugate.sufficient_statistics(X, np.ones((40, 1)))
     mean, _, dof, scale = conjugate.posterior_parameters(
-        conjugate.make_prior(prior, X, 1), counts[0], sums[0], squares[0])
+        conjugate.make_prior(prior, X), counts[0], sums[0], squares[0])
     assert fit.means[0] == pytest.approx(mean, abs=0.05)  # posterior sd 0.16-0.21
     assert fit.covariances[0] == pytest.approx(scale / (dof - 3), abs=0.08)
 

@@ -149,7 +149,7 @@ def _conjugate_prior(X, K, covariance_type, covariance_prior, prior):
         raise ValueError("covariance_prior='normal_inverse_wishart' puts one inverse-Wishart "
                          "on each component's covariance: covariance_type must be 'full', "
                          f"got {covariance_type!r}.")
-    prior = conjugate.make_prior(prior, X, K)
+    prior = conjugate.make_prior(prior, X)
     if not prior.conjugate:
         raise ValueError(f"prior['family'] must be {conjugate.CONJUGATE!r} in the pymc "
                          f"backend, got {prior.family!r}.")

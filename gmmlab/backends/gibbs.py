@@ -81,10 +81,10 @@ def fit_gibbs(X, n_components, covariance_type, seed, prior=None, alpha=None, ch
     check_choice("relabel", relabel, ("pivot", "stephens"))
     X = np.asarray(X, dtype=float)
     K = bridge.check_permutable(n_components) if evidence else int(n_components)
-    spec = conjugate.make_prior(prior, X, K).as_dict()
+    spec = conjugate.make_prior(prior, X).as_dict()
     if alpha is not None:
         spec["alpha"] = alpha
-    prior = conjugate.make_prior(spec, X, K)
+    prior = conjugate.make_prior(spec, X)
     if not prior.conjugate:
         raise ValueError(f"prior['family'] must be {conjugate.CONJUGATE!r} in the gibbs "
                          f"backend, got {prior.family!r}.")

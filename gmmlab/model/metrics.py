@@ -111,6 +111,9 @@ def pointwise_log_likelihood(X, weights, means, covariances):
     s: weights (S, K), means (S, K, D), covariances (S, K, D, D) -> (S, N). Batched over
     draws (a block at a time, to bound memory); a block holding a covariance that is not
     positive definite goes draw by draw (:func:`log_likelihood_per_sample`)."""
+    X = np.asarray(X, dtype=float)
+    weights, means, covariances = (np.asarray(v, dtype=float)
+                                   for v in (weights, means, covariances))
     S, K, D = means.shape
     N = len(X)
     out = np.empty((S, N))

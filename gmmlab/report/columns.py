@@ -171,8 +171,8 @@ HEADERS = {
               "unreliable LOO are never chosen",
     "runner-up": "the next best (covariance model,) K by the same criterion",
     "evidence": "BIC: the runner-up's BIC minus the chosen one's, read on Kass & Raftery's "
-                "(1995) scale of 2 log B (0-2 not worth more than a mention, 2-6 positive, "
-                "6-10 strong, > 10 very strong); LOO: elpd difference ± dse; evidence: "
+                "(1995) scale of 2 log B (0-2 not worth more than a bare mention, 2-6 "
+                "positive, 6-10 strong, > 10 very strong); LOO: elpd difference ± dse; evidence: "
                 "ln B of the chosen K against the runner-up ± se, on the same scale",
     "log evidence": "log p(X | K), the evidence of K under the conjugate prior, by bridge "
                     "sampling from the Gibbs draws",

@@ -112,7 +112,7 @@ def marginal_likelihood(X, n_components, covariance_type="full", prior=None, met
     check_choice("covariance_type", covariance_type, ("full",))
     check_choice("method", method, METHODS)
     K = bridge.check_permutable(n_components)
-    prior = conjugate.make_prior(prior, X, K)
+    prior = conjugate.make_prior(prior, X)
     rng = np.random.default_rng(random_state)
     chain = gibbs.sample(X, K, prior, chains=chains, burn=burn, draws=draws, rng=rng)
     sampled = time.perf_counter()
@@ -226,8 +226,8 @@ def posterior_over_k(X, n_components=range(1, 6), prior_probabilities=None, prio
     prior_probabilities : array-like of shape (n_models,) or None
         p(K), normalised here; None: uniform.
     prior : dict, MixturePrior or None
-        The prior of every K's parameters (:func:`marginal_likelihood`); None: each K's
-        :func:`gmmlab.model.conjugate.default_prior`.
+        The prior of every K's parameters (:func:`marginal_likelihood`); None:
+        :func:`gmmlab.model.conjugate.default_prior`, the same for every K.
     random_state : int
     **options
         Passed to :func:`marginal_likelihood` (method, chains, draws, ...).
