@@ -6,9 +6,10 @@ from the same draws.
     mu_k | Sigma_k ~ N(m0, Sigma_k / kappa0)
 
 (:mod:`gmmlab.model.conjugate`; the default prior is scaled to the data as mclust's
-defaultPrior). The sampler (:mod:`gmmlab.model.gibbs`) permutes the labels at random every
-sweep, so the draws visit all K! modes; the posterior summary relabels them (pivot, as the
-``pymc`` backend) and PSIS-LOO is computed from them as for any posterior. The evidence
+defaultPrior at K = 1, the same for every K so that the evidence of different K compares).
+The sampler (:mod:`gmmlab.model.gibbs`) permutes the labels at random every sweep, so the
+draws visit all K! modes; the posterior summary relabels them (pivot, as the ``pymc``
+backend) and PSIS-LOO is computed from them as for any posterior. The evidence
 (:mod:`gmmlab.model.bridge`) reuses the draws: only the proposal and the bridge iteration are
 added, and the diagnostics record both times. The same prior is the ``pymc`` backend's
 ``covariance_prior=normal_inverse_wishart``, so the two samplers' posteriors can be compared.

@@ -125,8 +125,8 @@ def bayesian_summary(X, n_components, seed):
     ks = [k for k in n_components if k <= MAX_PERMUTED]
     began = time.perf_counter()
     posterior = posterior_over_k(X, ks, random_state=seed)
-    lines = [f"Bayesian evidence (full covariances, the conjugate prior scaled to the data as "
-             f"mclust's defaultPrior; bridge sampling from Gibbs draws, "
+    lines = [f"Bayesian evidence (full covariances, one conjugate prior for every K, scaled to "
+             f"the data as mclust's defaultPrior at K = 1; bridge sampling from Gibbs draws, "
              f"{time.perf_counter() - began:.1f} s); posterior over K under a uniform prior:",
              posterior.summary()]
     k_max = max(n_components)
