@@ -40,21 +40,10 @@ def images(markdown):
 
 
 ROOT = Path(__file__).resolve().parents[1]
-# Committed reports the current code would write differently, whose studies were not rerun
-# when it changed (their runs take longer than the change did; `make reports` redraws them
-# once their runs exist): their tests are skipped, saying so. Remove an entry when its report
-# is redrawn.
-WAITING = "not redrawn since the Summary answers its study's question (its runs did not fit "
-NOT_REDRAWN = {
-    "model_selection": WAITING + "in the time on a shared 2-core machine: experiment="
-                                 "model_selection, _mclust and _pymc)",
-}
 
 
 def committed_reports():
     """Every committed report folder (experiments/*/report), as pytest parameters named by
-    study; those in NOT_REDRAWN skipped with the reason."""
+    study."""
     folders = sorted(p.parent for p in (ROOT / "experiments").glob("*/report/report.md"))
-    return [pytest.param(folder, id=folder.parent.name, marks=[pytest.mark.skip(
-        reason=f"{folder.parent.name}: {NOT_REDRAWN[folder.parent.name]}")]
-        if folder.parent.name in NOT_REDRAWN else []) for folder in folders]
+    return [pytest.param(folder, id=folder.parent.name) for folder in folders]

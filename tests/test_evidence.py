@@ -3,8 +3,8 @@ numerical integration and the Student-t chain rule, the enumeration against plai
 over the prior, and the estimators against the enumeration."""
 
 import itertools
-import re
 import math
+import re
 
 import numpy as np
 import pytest

@@ -135,8 +135,8 @@ def expected_figures(markdown, tables, setting, comparison):
         expected.add(name["EM log-likelihood"].format(setting=setting, k=k))
     if not set(outcomes["outcome"]) <= PLAIN and "min eig / var" in outcomes:
         expected.add(name["smallest eigenvalues"].format(setting=setting))
-    diagnostics = [t for h, t in tables if h == f"{setting}: PyMC diagnostics"]
-    for method in at_k.loc[at_k["method"].str.startswith("pymc"), "method"].unique():
+    diagnostics = [t for h, t in tables if h == f"{setting}: posterior diagnostics"]
+    for method in at_k.loc[at_k["method"].str.startswith(("pymc", "gibbs")), "method"].unique():
         seed = min(int(s) for s in at_k.loc[at_k["method"] == method, "seed"])
         names = {"setting": setting, "method": method, "k": k, "seed": seed}
         expected.add(name["trace"].format(**names))

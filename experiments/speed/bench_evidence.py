@@ -8,6 +8,7 @@ draws), their ratio, and log p(X | K) +- se. One process; the times are wall sec
 """
 
 import argparse
+import os
 import platform
 import time
 
@@ -35,7 +36,9 @@ def main(argv=None):
     parser.add_argument("--ks", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--output", help="write the table to this Markdown file")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     rows = [measure(name, k) for name in args.datasets for k in args.ks]
+    load = f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
@@ -47,7 +50,8 @@ def main(argv=None):
         with open(args.output, "w") as handle:
             machine = platform.processor() or platform.machine()
             handle.write(f"# The evidence beside the fit it reuses\n\n`python "
-                         f"experiments/speed/bench_evidence.py`, {machine}, one process."
+                         f"experiments/speed/bench_evidence.py`, {machine}, one process "
+                         f"({os.cpu_count()} cores, {load})."
                          f"\n\n{table}\n")
 
 

@@ -315,7 +315,8 @@ def rankings(rows, pointwise=None):
     points (``pointwise``: method -> per-test-point log density, shape (n_test,)), else within
     the best method's spread over seeds; BIC within 2 x EM_TOL x N (the same optimum within
     EM's tolerance); mean error within the best method's spread over seeds, or at the same
-    optimum (train log-likelihoods within EM_TOL x N). DataFrame indexed by method, columns
+    optimum (train log-likelihoods within EM_TOL x N); a value at least as good as a tied one
+    ties too. DataFrame indexed by method, columns
     (metric, 'median' | 'spread' | 'diff' | 'interval' | 'tied' | 'rank')."""
     ok = rankable(rows)
     order = [v for v in method_order(rows) if v in set(ok["variant"])]
@@ -355,6 +356,9 @@ def rankings(rows, pointwise=None):
                 else:
                     tied[method] = method == best
             tied[best] = True
+            # a value at least as good as a tied one is tied too (ranks follow the values)
+            last = max(i for i, method in enumerate(judged.index) if tied[method])
+            tied[judged.index[:last + 1]] = True
         rank = medians.rank(method="min", ascending=lower)
         frame[(column, "median")] = medians
         frame[(column, "spread")] = spreads
@@ -652,9 +656,9 @@ def evidence_across_k(group):
     lines = []
     for k, probability, spread in zip(posterior.n_components, posterior.probabilities,
                                       posterior.probabilities_se, strict=True):
-        line = {"K": str(k), "log evidence": posterior.log_evidence[k == posterior.n_components
-                                                                    ].item(),
-                "evidence se": posterior.se[k == posterior.n_components].item(),
+        at = posterior.n_components == k
+        line = {"K": str(k), "log evidence": f"{posterior.log_evidence[at].item():.2f}",
+                "evidence se": f"{posterior.se[at].item():.3f}",
                 "posterior probability": f"{probability:.3f} ± {spread:.3f}",
                 "ln B (best : K)": "best", "reading": "-"}
         if k != best:

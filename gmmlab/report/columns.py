@@ -174,11 +174,11 @@ HEADERS = {
                 "(1995) scale of 2 log B (0-2 not worth more than a bare mention, 2-6 "
                 "positive, 6-10 strong, > 10 very strong); LOO: elpd difference ± dse; evidence: "
                 "ln B of the chosen K against the runner-up ± se, on the same scale",
-    "log evidence": "log p(X | K), the evidence of K under the conjugate prior, by bridge "
-                    "sampling from the Gibbs draws",
+    "log evidence": "the log evidence (marginal likelihood) of the data under K components "
+                    "and the conjugate prior, by bridge sampling from the Gibbs draws",
     "evidence se": "Monte Carlo standard error of the log evidence (its relative error)",
-    "posterior probability": "p(K | X) under a uniform prior on K, ± its Monte Carlo error "
-                             "(the log evidence redrawn within its se)",
+    "posterior probability": "the posterior probability of K under a uniform prior on K, ± "
+                             "its Monte Carlo error (the log evidence redrawn within its se)",
     "ln B (best : K)": "log Bayes factor of the most probable K against this K, ± se",
     "reading": "Kass & Raftery's (1995) reading of the Bayes factor (by 2 ln B: 0-2 not worth "
                "more than a bare mention, 2-6 positive, 6-10 strong, > 10 very strong)",
