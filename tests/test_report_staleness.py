@@ -142,7 +142,8 @@ def expected_figures(markdown, tables, setting, comparison):
         expected.add(name["trace"].format(**names))
         row = diagnostics[0][(diagnostics[0]["method"] == method) & (
             diagnostics[0]["K"] == str(k)) & (diagnostics[0]["seed"] == str(seed))]
-        permuted = row["draws permuted"].item() if "draws permuted" in row else "0"
+        # the trace drawn is the first such run's (several data replicates: the first one's)
+        permuted = row["draws permuted"].iloc[0] if "draws permuted" in row else "0"
         # a run older than the stored relabelled draws is named instead of its trace
         older = f"{method}: {permuted} draws permuted; this run predates the stored relabelled"
         if permuted not in ("0", "-") and older not in markdown:
