@@ -110,9 +110,9 @@ def fit_gibbs(X, n_components, covariance_type, seed, prior=None, alpha=None, ch
 
 
 def posterior_tree(chain):
-    """The draws of a :class:`gmmlab.model.gibbs.GibbsDraws` as an ArviZ DataTree (group
-    ``posterior``: weights (chain, draw, component), means (..., feature), covariances (...,
-    feature, feature_)), named as the ``pymc`` backend's."""
+    """The draws of a :class:`gmmlab.model.gibbs.GibbsDraws` as an ArviZ DataTree: group
+    ``posterior`` with ``weights`` (chain, draw, component), ``means`` (..., feature) and
+    ``covariances`` (..., feature, ``feature_``), named as the ``pymc`` backend's."""
     import arviz as az
 
     S, K, D = chain.means.shape
