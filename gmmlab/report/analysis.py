@@ -669,9 +669,10 @@ def evidence_across_k(group):
     runner = max((k for k in posterior.n_components if k != best),
                  key=lambda k: posterior.probabilities[posterior.n_components == k].item(),
                  default=None)
-    tied = runner is not None and (
-        posterior.bayes_factor(best, runner)[0]
-        <= EVIDENCE_TIE_SE * posterior.bayes_factor(best, runner)[1])
+    if runner is None:
+        return table, best, best, runner, posterior
+    log_factor, error, _ = posterior.bayes_factor(best, runner)
+    tied = log_factor <= EVIDENCE_TIE_SE * error
     return table, None if tied else best, best, runner, posterior
 
 

@@ -363,8 +363,8 @@ def add_selection_summary(report, table, base, loo):
             lines.append({"data set": setting, "criterion": "LOO",
                           "method": f"{variant}, seed {seed}", "chosen": chosen or "-",
                           "runner-up": "-", "evidence": evidence})
-        for variant, seed, _, chosen, best, runner, posterior in analysis.evidence_choices(
-                rows):
+        evidence_choices = analysis.evidence_choices(rows)
+        for variant, seed, _, chosen, best, runner, posterior in evidence_choices:
             log_factor, error, _ = posterior.bayes_factor(best, runner)
             evidence = (f"ln B = {log_factor:.2f} ± {error:.2f} against K = {runner}: "
                         f"{kass_raftery(log_factor)}")
@@ -387,7 +387,7 @@ def add_selection_summary(report, table, base, loo):
                           "runner-up": "-", "evidence": f"probability {r['probability']:.2f}"})
         ks = {str(c).split(",")[-1] for c in choices["chosen"]} | {
             str(chosen) for _, _, _, chosen, _ in loo.get(setting, []) if chosen} | {
-            str(choice[3]) for choice in analysis.evidence_choices(rows) if choice[3]} | {
+            str(choice[3]) for choice in evidence_choices if choice[3]} | {
             str(k) for k in sparse["K+"]}
         agree = "criteria agree on K = " + ks.pop() if len(ks) == 1 else (
             "criteria disagree: K = " + ", ".join(sorted(ks, key=int)))

@@ -82,11 +82,8 @@ def marginal_likelihood(X, n_components, covariance_type="full", prior=None, met
     random_state : int
     chains, burn, draws : int
         Gibbs chains, sweeps discarded and kept per chain (chains x draws posterior draws).
-    proposal_components : int
-        S, the kept draws whose full conditionals make the proposal, taken from the first
-        half of each chain (the bridge uses the second half's draws, as Gronau et al.).
-    proposal_draws : int or None
-        N2, draws from the proposal; None: as many as the posterior draws used.
+    proposal_components, proposal_draws : int, int or None
+        The proposal's size: :func:`gmmlab.model.bridge.estimate`.
 
     Returns
     -------
